@@ -1,0 +1,14 @@
+/** The connection name used when `name` is not given. */
+export const DEFAULT_CONNECTION_NAME = 'default';
+
+/** Injection token of the default connection's pool (`getPgPoolToken()`). */
+export const PG_POOL = 'PG_POOL';
+
+/** Injection token of the default connection's TokenCredential (`getEntraCredentialToken()`). */
+export const ENTRA_CREDENTIAL = 'ENTRA_CREDENTIAL';
+
+/** Entra scope of Azure Database for PostgreSQL. */
+export const AZURE_POSTGRES_SCOPE = 'https://ossrdbms-aad.database.windows.net/.default';
+
+export const ENTRA_PG_MODULE_OPTIONS = 'ENTRA_PG_MODULE_OPTIONS';
+export const ENTRA_PG_CONNECTION = 'ENTRA_PG_CONNECTION';

@@ -1,0 +1,108 @@
+import { type DynamicModule, Module, type Provider } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { getEntraCredentialToken, getEntraPgConnectionToken, getEntraPgOptionsToken, getPgPoolToken } from './common/entra-pg.utils.js';
+import { validateOptions } from './common/validate-options.js';
+import { createDefaultCredential } from './credentials/default-credential.js';
+import { DEFAULT_CONNECTION_NAME } from './entra-pg.constants.js';
+import { EntraPgConfigError } from './entra-pg.errors.js';
+import type {
+  EntraPgModuleAsyncOptions,
+  EntraPgModuleOptions,
+  EntraPgOptionsFactory,
+  EntraPgRegistrationOptions,
+} from './interfaces/entra-pg-options.interface.js';
+import type { EntraTokenCredential } from './interfaces/token-credential.interface.js';
+import { EntraPgConnection } from './pool/entra-pg.connection.js';
+
+/**
+ * A PostgreSQL pool whose password is an Entra ID token (or a vault-rotated secret), refreshed
+ * ahead of expiry. Register once per connection; inject with `@InjectPgPool(name?)`.
+ */
+@Module({})
+export class EntraPgModule {
+  static forRoot(options: EntraPgModuleOptions & EntraPgRegistrationOptions): DynamicModule {
+    const { name, isGlobal, ...connectionOptions } = options;
+    return this.build({ name, isGlobal }, [], [
+      { provide: getEntraPgOptionsToken(name), useFactory: () => validateOptions(connectionOptions, name ?? DEFAULT_CONNECTION_NAME) },
+    ]);
+  }
+
+  static forRootAsync(options: EntraPgModuleAsyncOptions): DynamicModule {
+    return this.build(options, options.imports ?? [], this.createAsyncOptionsProviders(options));
+  }
+
+  private static build(
+    registration: EntraPgRegistrationOptions,
+    imports: NonNullable<EntraPgModuleAsyncOptions['imports']>,
+    optionsProviders: Provider[],
+  ): DynamicModule {
+    const name = registration.name ?? DEFAULT_CONNECTION_NAME;
+    const optionsToken = getEntraPgOptionsToken(name);
+    const credentialToken = getEntraCredentialToken(name);
+    const connectionToken = getEntraPgConnectionToken(name);
+    const poolToken = getPgPoolToken(name);
+    const providers: Provider[] = [
+      ...optionsProviders,
+      {
+        // The pool reads its TokenCredential from here only, so tests can overrideProvider() it.
+        provide: credentialToken,
+        inject: [optionsToken],
+        useFactory: async (options: EntraPgModuleOptions): Promise<EntraTokenCredential | null> => {
+          if (options.credential) return options.credential;
+          if (options.credentials || options.password !== undefined) return null;
+          return createDefaultCredential(name);
+        },
+      },
+      {
+        provide: connectionToken,
+        inject: [optionsToken, credentialToken],
+        useFactory: async (options: EntraPgModuleOptions, credential: EntraTokenCredential | null) => {
+          const connection = new EntraPgConnection(name, options, credential);
+          if (!options.lazyConnect) await connection.connectOnBoot();
+          return connection;
+        },
+      },
+      { provide: poolToken, inject: [connectionToken], useFactory: (connection: EntraPgConnection) => connection.pool },
+      // Several registrations may share identical metadata; a unique value keeps Nest from merging them.
+      { provide: `EntraPgModuleId:${name}`, useValue: randomUUID() },
+    ];
+    return {
+      module: EntraPgModule,
+      global: registration.isGlobal ?? false,
+      imports,
+      providers,
+      exports: [poolToken, credentialToken, connectionToken],
+    };
+  }
+
+  private static createAsyncOptionsProviders(options: EntraPgModuleAsyncOptions): Provider[] {
+    const name = options.name ?? DEFAULT_CONNECTION_NAME;
+    const provide = getEntraPgOptionsToken(name);
+    if (options.useFactory) {
+      const factory = options.useFactory as (...args: unknown[]) => Promise<EntraPgModuleOptions> | EntraPgModuleOptions;
+      return [
+        {
+          provide,
+          inject: options.inject ?? [],
+          useFactory: async (...args: unknown[]) => validateOptions(await factory(...args), name),
+        },
+      ];
+    }
+    const factoryClass = options.useExisting ?? options.useClass;
+    if (!factoryClass) {
+      throw new EntraPgConfigError(
+        `EntraPgModule.forRootAsync("${name}") needs useFactory, useClass or useExisting.`,
+        name,
+      );
+    }
+    const providers: Provider[] = [
+      {
+        provide,
+        inject: [factoryClass],
+        useFactory: async (factory: EntraPgOptionsFactory) => validateOptions(await factory.createEntraPgOptions(name), name),
+      },
+    ];
+    if (options.useClass) providers.push({ provide: options.useClass, useClass: options.useClass });
+    return providers;
+  }
+}

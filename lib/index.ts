@@ -1,0 +1,17 @@
+export { EntraPgModule } from './entra-pg.module.js';
+export { AZURE_POSTGRES_SCOPE, DEFAULT_CONNECTION_NAME, ENTRA_CREDENTIAL, PG_POOL } from './entra-pg.constants.js';
+export { InjectPgPool } from './common/entra-pg.decorators.js';
+export { getEntraCredentialToken, getEntraPgConnectionToken, getPgPoolToken } from './common/entra-pg.utils.js';
+export { EntraPgConfigError, EntraPgCredentialError, EntraPgError, EntraPgShutdownError } from './entra-pg.errors.js';
+export { EntraPgPool } from './pool/entra-pg.pool.js';
+export type { EntraPgConnection, EntraPgConnectionStatus } from './pool/entra-pg.connection.js';
+export type {
+  EntraPgModuleAsyncOptions,
+  EntraPgModuleOptions,
+  EntraPgOptionsFactory,
+  EntraPgPoolOptions,
+  EntraPgRefreshOptions,
+  EntraPgRegistrationOptions,
+} from './interfaces/entra-pg-options.interface.js';
+export type { PgCredentials, PgCredentialsSource } from './interfaces/credentials-source.interface.js';
+export type { EntraAccessToken, EntraGetTokenOptions, EntraTokenCredential } from './interfaces/token-credential.interface.js';

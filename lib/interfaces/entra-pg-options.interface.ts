@@ -1,0 +1,85 @@
+import type { InjectionToken, ModuleMetadata, OptionalFactoryDependency, Type } from '@nestjs/common';
+import type { ConnectionOptions } from 'node:tls';
+import type { PgCredentialsSource } from './credentials-source.interface.js';
+import type { EntraTokenCredential } from './token-credential.interface.js';
+
+export interface EntraPgPoolOptions {
+  /** Most connections open at once. Default 10. */
+  max?: number;
+  /** Connections kept open when idle (pg-pool does not pre-open them). Default 0. */
+  min?: number;
+  /** Close a connection idle this long. Default 10000. */
+  idleTimeoutMillis?: number;
+  /** Give up on getting a connection after this long. Default 0 (wait forever, as pg). */
+  connectionTimeoutMillis?: number;
+  /** Recycle each connection after about this long, jittered per connection (up to 20% earlier). Default 0 (off). */
+  maxLifetimeSeconds?: number;
+}
+
+/** When and how the secret is fetched again (Npgsql-style: separate success and failure timing). */
+export interface EntraPgRefreshOptions {
+  /** Refresh this long before expiry, or at half the lifetime if that is sooner. Default 300000 (5 min). */
+  marginMs?: number;
+  /** First retry delay after a failed refresh; doubles on each failure. Default 1000. */
+  retryBaseMs?: number;
+  /** Longest retry delay after failed refreshes. Default 30000. */
+  retryMaxMs?: number;
+  /** Fraction of the refresh lead time spread at random across replicas. Default 0.1. */
+  jitterRatio?: number;
+  /** Least time between two refreshes forced by a rejected login. Default 1000. */
+  forcedRefreshMinIntervalMs?: number;
+}
+
+export interface EntraPgModuleOptions {
+  /** Server host. Falls back to PGHOST. Required. */
+  host?: string;
+  /** Falls back to PGPORT, then 5432. */
+  port?: number;
+  /** Falls back to PGDATABASE, then `postgres`. */
+  database?: string;
+  /** Role to log in as. Falls back to PGUSER; for Entra, then to the token's claims. An explicit user always wins. */
+  user?: string;
+  /**
+   * TLS. Default: verified TLS (certificate and host name) for `*.postgres.database.azure.com`,
+   * PGSSLMODE otherwise. `false` turns it off.
+   */
+  ssl?: boolean | ConnectionOptions;
+  pool?: EntraPgPoolOptions;
+  /** Any `@azure/identity` TokenCredential. Default: ManagedIdentityCredential in production, a developer chain otherwise. */
+  credential?: EntraTokenCredential;
+  /** Entra scope. Default `https://ossrdbms-aad.database.windows.net/.default`. */
+  scope?: string;
+  /** A rotating non-Entra secret (vault). Exclusive with `credential` and `password`. */
+  credentials?: PgCredentialsSource;
+  /** A static password, for local development. Exclusive with `credential` and `credentials`. */
+  password?: string;
+  refresh?: EntraPgRefreshOptions;
+  /** Skip getting the first secret and `SELECT 1` at bootstrap. Default false. */
+  lazyConnect?: boolean;
+  /** Start-up attempts after the first one fails. Default 3. */
+  retryAttempts?: number;
+  /** Delay between start-up attempts. Default 1000. */
+  retryDelay?: number;
+  /** On shutdown, how long checked-out clients have to be released before their connections are closed. Default 10000. */
+  drainTimeoutMs?: number;
+  /** `application_name` reported to PostgreSQL. */
+  applicationName?: string;
+}
+
+export interface EntraPgRegistrationOptions {
+  /** Connection name, for several pools in one app. Default `default`. */
+  name?: string;
+  /** Register the module globally. Default false. */
+  isGlobal?: boolean;
+}
+
+export interface EntraPgOptionsFactory {
+  createEntraPgOptions(connectionName?: string): Promise<EntraPgModuleOptions> | EntraPgModuleOptions;
+}
+
+export interface EntraPgModuleAsyncOptions extends EntraPgRegistrationOptions, Pick<ModuleMetadata, 'imports'> {
+  useFactory?: (...args: never[]) => Promise<EntraPgModuleOptions> | EntraPgModuleOptions;
+  inject?: Array<InjectionToken | OptionalFactoryDependency>;
+  useClass?: Type<EntraPgOptionsFactory>;
+  useExisting?: Type<EntraPgOptionsFactory>;
+}

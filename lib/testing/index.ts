@@ -1,0 +1,3 @@
+export { LocalTokenAuthority, LocalCredentialUnavailableError, type LocalTokenAuthorityOptions } from './local-token-authority.js';
+export { ManagedIdentityEmulator, type ManagedIdentityEmulatorOptions } from './managed-identity-emulator.js';
+export { createTestToken } from './jwt.js';

@@ -1,0 +1,95 @@
+import pg from 'pg';
+import type { EntraAccessToken, EntraTokenCredential } from '../interfaces/token-credential.interface.js';
+import { createTestToken } from './jwt.js';
+
+export interface LocalTokenAuthorityOptions {
+  /** A superuser (or CREATEROLE) connection to the test server. */
+  admin: pg.PoolConfig;
+  /** The role whose password each token becomes. */
+  role: string;
+  /** Lifetime of each minted token. Default 60 s. */
+  lifetimeMs?: number;
+  /** Claims of each token. Default `{ upn: role }`. */
+  claims?: Record<string, unknown>;
+}
+
+/** Raised while the authority simulates an outage; named like @azure/identity's error. */
+export class LocalCredentialUnavailableError extends Error {
+  override readonly name = 'CredentialUnavailableError';
+}
+
+/**
+ * A TokenCredential for tests and local runs that makes token expiry real: every `getToken()`
+ * mints a JWT-shaped token and sets it as the role's password with
+ * `ALTER ROLE … PASSWORD … VALID UNTIL <expiry>`. After expiry new logins fail while established
+ * connections live on, exactly as with Entra tokens on Azure.
+ *
+ * One difference from Entra: a role has one password, so minting a token retires every earlier
+ * token for new logins, even one that has not expired. Code under test must use the newest token
+ * (a correct pool does).
+ *
+ * Switches: `outage` (getToken rejects), `latencyMs` (getToken is slow), `revoke()` (the current
+ * token stops working for new logins); counters: `requests`, `issued`.
+ */
+export class LocalTokenAuthority implements EntraTokenCredential {
+  /** getToken() calls, including failed ones. */
+  requests = 0;
+  /** Tokens minted and applied to the role. */
+  issued = 0;
+  /** Every token minted, oldest first, so tests can check that none reached a log. */
+  readonly tokens: string[] = [];
+  /** When true, getToken() rejects with a CredentialUnavailableError. */
+  outage = false;
+  /** Delay before each getToken() answers, in ms. */
+  latencyMs = 0;
+  lifetimeMs: number;
+  claims: Record<string, unknown>;
+  readonly role: string;
+  private readonly admin: pg.Pool;
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(options: LocalTokenAuthorityOptions) {
+    this.role = options.role;
+    this.lifetimeMs = options.lifetimeMs ?? 60_000;
+    this.claims = options.claims ?? { upn: options.role };
+    this.admin = new pg.Pool({ ...options.admin, max: 2, allowExitOnIdle: true });
+    this.admin.on('error', () => undefined);
+  }
+
+  async getToken(): Promise<EntraAccessToken> {
+    this.requests += 1;
+    if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
+    if (this.outage) throw new LocalCredentialUnavailableError('LocalTokenAuthority: identity endpoint unavailable (simulated outage)');
+    // Applied in order, so the role's password is always the newest token handed out.
+    const minting = this.chain.then(() => this.mint());
+    this.chain = minting.catch(() => undefined);
+    return minting;
+  }
+
+  /** Makes the current token useless for new logins (as if revoked or rotated elsewhere). */
+  async revoke(): Promise<void> {
+    await this.setPassword(`revoked-${Math.random().toString(36).slice(2)}`, null);
+  }
+
+  async close(): Promise<void> {
+    await this.chain;
+    await this.admin.end();
+  }
+
+  private async mint(): Promise<EntraAccessToken> {
+    // Whole seconds, so the token's exp and the role's VALID UNTIL are the same instant.
+    const expiresOnTimestamp = Math.floor((Date.now() + this.lifetimeMs) / 1000) * 1000;
+    const token = createTestToken(this.claims, new Date(expiresOnTimestamp));
+    await this.setPassword(token, new Date(expiresOnTimestamp));
+    this.issued += 1;
+    this.tokens.push(token);
+    return { token, expiresOnTimestamp, tokenType: 'Bearer' };
+  }
+
+  private async setPassword(password: string, validUntil: Date | null): Promise<void> {
+    const until = validUntil ? pg.escapeLiteral(validUntil.toISOString()) : "'infinity'";
+    await this.admin.query(
+      `ALTER ROLE ${pg.escapeIdentifier(this.role)} WITH LOGIN PASSWORD ${pg.escapeLiteral(password)} VALID UNTIL ${until}`,
+    );
+  }
+}
