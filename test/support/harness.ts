@@ -1,0 +1,71 @@
+import { Test, type TestingModule } from '@nestjs/testing';
+import type pg from 'pg';
+import { EntraPgModule, type EntraPgModuleOptions, PG_POOL, getEntraPgConnectionToken } from '../../lib/index.js';
+import type { EntraPgConnection } from '../../lib/pool/entra-pg.connection.js';
+import { LocalTokenAuthority } from '../../lib/testing/index.js';
+import { LogCapture } from './log-capture.js';
+import type { TestPostgres } from './postgres.js';
+
+let roleCounter = 0;
+
+/** A fresh role and a LocalTokenAuthority for it, so tests in one server do not share passwords. */
+export async function newRole(
+  db: TestPostgres,
+  lifetimeMs: number,
+  claims?: (role: string) => Record<string, unknown>,
+): Promise<LocalTokenAuthority> {
+  roleCounter += 1;
+  const role = `app_${process.pid}_${roleCounter}`;
+  await db.createRole(role);
+  return new LocalTokenAuthority({ admin: db.admin, role, lifetimeMs, claims: claims?.(role) });
+}
+
+export interface Harness {
+  module: TestingModule;
+  pool: pg.Pool;
+  connection: EntraPgConnection;
+  close(): Promise<void>;
+}
+
+/** Boots EntraPgModule in a Nest testing module against the test server. */
+export async function bootPool(db: TestPostgres, options: EntraPgModuleOptions): Promise<Harness> {
+  const builder = Test.createTestingModule({
+    imports: [EntraPgModule.forRoot({ host: db.host, port: db.port, database: 'postgres', retryAttempts: 0, ...options })],
+  });
+  if (LogCapture.current) builder.setLogger(LogCapture.current);
+  const module = await builder.compile();
+  await module.init();
+  return {
+    module,
+    pool: module.get<pg.Pool>(PG_POOL),
+    connection: module.get<EntraPgConnection>(getEntraPgConnectionToken()),
+    close: () => module.close(),
+  };
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Runs `work` on `concurrency` workers until `durationMs` has passed; counts results. */
+export async function load(
+  durationMs: number,
+  concurrency: number,
+  work: () => Promise<unknown>,
+): Promise<{ ok: number; failed: number; errors: string[] }> {
+  const deadline = Date.now() + durationMs;
+  const stats = { ok: 0, failed: 0, errors: [] as string[] };
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (Date.now() < deadline) {
+        try {
+          await work();
+          stats.ok += 1;
+        } catch (error) {
+          stats.failed += 1;
+          if (stats.errors.length < 5) stats.errors.push((error as Error).message);
+        }
+        await sleep(5);
+      }
+    }),
+  );
+  return stats;
+}
