@@ -53,7 +53,7 @@ export function validateOptions(options: unknown, connectionName: string): Entra
   count(o.drainTimeoutMs, 'drainTimeoutMs');
   for (const [group, keys] of [
     ['pool', ['max', 'min', 'idleTimeoutMillis', 'connectionTimeoutMillis', 'maxLifetimeSeconds']],
-    ['refresh', ['marginMs', 'retryBaseMs', 'retryMaxMs', 'jitterRatio', 'forcedRefreshMinIntervalMs']],
+    ['refresh', ['marginMs', 'retryBaseMs', 'retryMaxMs', 'jitterRatio', 'forcedRefreshMinIntervalMs', 'intervalMs']],
   ] as const) {
     const value = o[group];
     if (value === undefined) continue;
@@ -62,7 +62,7 @@ export function validateOptions(options: unknown, connectionName: string): Entra
       const isInteger = group === 'pool' && (key === 'max' || key === 'min');
       count((value as Record<string, unknown>)[key], `${group}.${key}`, {
         integer: isInteger,
-        positive: key === 'max' || key === 'retryBaseMs' || key === 'retryMaxMs',
+        positive: key === 'max' || key === 'retryBaseMs' || key === 'retryMaxMs' || key === 'intervalMs',
       });
     }
   }

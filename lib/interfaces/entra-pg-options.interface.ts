@@ -28,6 +28,8 @@ export interface EntraPgRefreshOptions {
   jitterRatio?: number;
   /** Least time between two refreshes forced by a rejected login. Default 1000. */
   forcedRefreshMinIntervalMs?: number;
+  /** How often a `credentials` source whose secrets carry no `expiresAt` is read again, to notice rotation. Default 300000. */
+  intervalMs?: number;
 }
 
 export interface EntraPgModuleOptions {

@@ -38,9 +38,12 @@ export class EntraPgConnection implements OnApplicationShutdown {
     this.logger = new Logger(`EntraPg:${name}`);
     this.config = resolvePoolConfig(options, name);
     const source = this.createSource(credential);
+    const settings = { ...DEFAULT_REFRESH_SETTINGS, ...definedOnly(options.refresh ?? {}) };
+    // A static password is never read again; only a vault's secret is polled for rotation.
+    if (source.kind === 'static') settings.intervalMs = undefined;
     this.refresher = new CredentialRefresher(
       source,
-      { ...DEFAULT_REFRESH_SETTINGS, ...definedOnly(options.refresh ?? {}) },
+      settings,
       name,
       this.logger,
     );

@@ -138,6 +138,7 @@ export class CredentialRefresher {
 
   private succeeded(secret: FetchedSecret): void {
     const now = this.now();
+    const unchanged = this.current?.password === secret.password && this.current.user === secret.user;
     this.current = { ...secret, fetchedAt: now };
     if (this.failures > 0) {
       this.logger.log(`Credential refresh recovered after ${this.failures} failed attempt(s)`);
@@ -149,9 +150,11 @@ export class CredentialRefresher {
       this.nextRefreshAt = undefined;
     } else {
       this.schedule(delay);
-      this.logger.log(
-        `Fetched a new ${this.source.kind} secret; expires in ${seconds(secret.expiresAt! - now)}, next refresh in ${seconds(delay)}`,
-      );
+      const expiry = secret.expiresAt === undefined ? 'no expiry' : `expires in ${seconds(secret.expiresAt - now)}`;
+      const line = `Fetched ${unchanged ? 'the same' : 'a new'} ${this.source.kind} secret; ${expiry}, next refresh in ${seconds(delay)}`;
+      // A poll that finds nothing new is not an event worth a line at the default level.
+      if (unchanged) this.logger.debug(line);
+      else this.logger.log(line);
     }
     for (const listener of this.listeners) listener(secret);
   }

@@ -6,6 +6,8 @@ export interface RefreshSettings {
   retryMaxMs: number;
   jitterRatio: number;
   forcedRefreshMinIntervalMs: number;
+  /** How often to re-read a secret that carries no expiry (vault); undefined: never. */
+  intervalMs: number | undefined;
 }
 
 export const DEFAULT_REFRESH_SETTINGS: RefreshSettings = {
@@ -14,14 +16,15 @@ export const DEFAULT_REFRESH_SETTINGS: RefreshSettings = {
   retryMaxMs: 30_000,
   jitterRatio: 0.1,
   forcedRefreshMinIntervalMs: 1_000,
+  intervalMs: 5 * 60_000,
 };
 
 /** Below this a refresh loop would spin on a token that is about to expire. */
 const MIN_DELAY_MS = 100;
 
 /**
- * Milliseconds until the next ahead-of-time refresh of a secret, or undefined when it never
- * expires. Computed from the token's own expiry, never from a fixed interval: the identity
+ * Milliseconds until the next ahead-of-time refresh of a secret; for a secret without expiry,
+ * the polling interval (undefined: never). Computed from the token's own expiry, never from a fixed interval: the identity
  * service can hand out a cached token with minutes left, and then the refresh comes early.
  */
 export function refreshDelay(
@@ -31,7 +34,7 @@ export function refreshDelay(
   random: () => number,
 ): number | undefined {
   const { expiresAt, refreshAfter } = secret;
-  if (expiresAt === undefined) return undefined;
+  if (expiresAt === undefined) return settings.intervalMs;
   const lifetime = Math.max(0, expiresAt - now);
   const refreshAt =
     refreshAfter !== undefined && refreshAfter > now && refreshAfter < expiresAt
