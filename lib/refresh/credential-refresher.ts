@@ -174,7 +174,7 @@ export class CredentialRefresher {
           : `the current secret stays valid for ${seconds(valid.expiresAt - this.now())}`
         : 'no valid secret is cached';
       this.logger.warn(
-        `Fetching a ${this.source.kind} secret from ${this.source.description} failed: ${this.lastError}; ${state}; retrying with backoff`,
+        `Refreshing the ${this.source.kind} secret from ${this.source.description} failed: ${this.lastError}; ${state}; retrying with backoff`,
       );
     }
   }

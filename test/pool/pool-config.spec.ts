@@ -1,0 +1,31 @@
+import { EntraPgConfigError } from '../../lib/index.js';
+import { resolvePoolConfig } from '../../lib/pool/pool-config.js';
+
+describe('resolvePoolConfig', () => {
+  it('verifies TLS (certificate and host name) by default for Azure hosts', () => {
+    const config = resolvePoolConfig({ host: 'orders.postgres.database.azure.com' }, 'default', {});
+    // pg's `ssl: true` means a verified connection: Node's CA store and host name check.
+    expect(config.ssl).toBe(true);
+  });
+
+  it("leaves other hosts to PGSSLMODE (pg reads it), and an explicit ssl option always wins", () => {
+    expect(resolvePoolConfig({ host: 'localhost' }, 'default', {}).ssl).toBeUndefined();
+    expect(resolvePoolConfig({ host: 'x.postgres.database.azure.com' }, 'default', { PGSSLMODE: 'verify-full' }).ssl).toBeUndefined();
+    expect(resolvePoolConfig({ host: 'x.postgres.database.azure.com', ssl: { ca: 'pem' } }, 'default', {}).ssl).toEqual({ ca: 'pem' });
+  });
+
+  it('falls back to the libpq environment variables', () => {
+    const config = resolvePoolConfig({}, 'default', { PGHOST: 'db.internal', PGPORT: '6543', PGDATABASE: 'orders', PGUSER: 'svc' });
+    expect(config).toMatchObject({ host: 'db.internal', port: 6543, database: 'orders', user: 'svc' });
+    expect(resolvePoolConfig({ host: 'h', port: 5433, user: 'explicit' }, 'default', { PGPORT: '1', PGUSER: 'env' })).toMatchObject({
+      port: 5433,
+      user: 'explicit',
+    });
+  });
+
+  it('rejects what cannot work, saying what to set', () => {
+    expect(() => resolvePoolConfig({}, 'reports', {})).toThrow(EntraPgConfigError);
+    expect(() => resolvePoolConfig({}, 'reports', {})).toThrow(/connection "reports": set the `host` option or PGHOST/);
+    expect(() => resolvePoolConfig({}, 'default', { PGHOST: 'h', PGPORT: 'abc' })).toThrow(/Invalid port "abc"/);
+  });
+});
