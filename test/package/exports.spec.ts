@@ -96,6 +96,7 @@ export async function use(authority: LocalTokenAuthority, pool: pg.Pool): Promis
         files: ['types.ts'],
       }),
     );
-    await run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: app, timeout: 60_000 });
+    const tsc = run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: app, timeout: 60_000 });
+    await expect(tsc).resolves.toMatchObject({ stdout: '' });
   });
 });
