@@ -2,11 +2,18 @@
 export default {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
-  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  moduleNameMapper: {
+    // The sample imports the package by name; under test it runs against the library's source.
+    '^nestjs-entra-pg$': '<rootDir>/lib/index.ts',
+    '^nestjs-entra-pg/testing$': '<rootDir>/lib/testing/index.ts',
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+  },
   transform: {
+    // Types are checked by `npm run typecheck`; here only transpile.
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json', diagnostics: false }],
   },
   testMatch: ['<rootDir>/test/**/*.spec.ts'],
+  modulePathIgnorePatterns: ['<rootDir>/sample/dist', '<rootDir>/dist'],
   testTimeout: 60000,
   maxWorkers: 2,
 };

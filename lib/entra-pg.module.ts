@@ -13,6 +13,7 @@ import type {
 } from './interfaces/entra-pg-options.interface.js';
 import type { EntraTokenCredential } from './interfaces/token-credential.interface.js';
 import { EntraPgConnection } from './pool/entra-pg.connection.js';
+import { healthIndicatorProviders } from './health/health-providers.js';
 
 /**
  * A PostgreSQL pool whose password is an Entra ID token (or a vault-rotated secret), refreshed
@@ -66,12 +67,13 @@ export class EntraPgModule {
       // Several registrations may share identical metadata; a unique value keeps Nest from merging them.
       { provide: `EntraPgModuleId:${name}`, useValue: randomUUID() },
     ];
+    const health = healthIndicatorProviders();
     return {
       module: EntraPgModule,
-      global: registration.isGlobal ?? false,
+      global: registration.isGlobal ?? true,
       imports,
-      providers,
-      exports: [poolToken, credentialToken, connectionToken],
+      providers: [...providers, ...health],
+      exports: [poolToken, credentialToken, connectionToken, ...health],
     };
   }
 

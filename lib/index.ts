@@ -4,6 +4,8 @@ export { InjectPgPool } from './common/entra-pg.decorators.js';
 export { getEntraCredentialToken, getEntraPgConnectionToken, getPgPoolToken } from './common/entra-pg.utils.js';
 export { EntraPgConfigError, EntraPgCredentialError, EntraPgError, EntraPgShutdownError } from './entra-pg.errors.js';
 export { EntraPgPool } from './pool/entra-pg.pool.js';
+export { EntraPgHealthIndicator } from './health/entra-pg.health.js';
+export type { EntraPgHealthCheckOptions, EntraPgHealthDetails, EntraPgHealthResult } from './health/entra-pg-health.interface.js';
 export type { EntraPgConnection, EntraPgConnectionStatus } from './pool/entra-pg.connection.js';
 export type {
   EntraPgModuleAsyncOptions,

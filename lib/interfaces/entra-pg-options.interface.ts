@@ -71,7 +71,7 @@ export interface EntraPgModuleOptions {
 export interface EntraPgRegistrationOptions {
   /** Connection name, for several pools in one app. Default `default`. */
   name?: string;
-  /** Register the module globally. Default false. */
+  /** Make the pool injectable in every module, as @nestjs/typeorm does. Default true. */
   isGlobal?: boolean;
 }
 

@@ -13,6 +13,8 @@ export interface CredentialSnapshot {
   refreshFailures: number;
   lastError: string | undefined;
   requests: number;
+  /** When the fetch now in flight started; undefined when none is. */
+  refreshingSince: number | undefined;
 }
 
 interface CachedSecret extends FetchedSecret {
@@ -27,6 +29,7 @@ interface CachedSecret extends FetchedSecret {
 export class CredentialRefresher {
   private current: CachedSecret | undefined;
   private inFlight: Promise<FetchedSecret> | undefined;
+  private inFlightSince: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private nextRefreshAt: number | undefined;
   private failures = 0;
@@ -106,6 +109,7 @@ export class CredentialRefresher {
       refreshFailures: this.failures,
       lastError: this.lastError,
       requests: this.requests,
+      refreshingSince: this.inFlight ? this.inFlightSince : undefined,
     };
   }
 
@@ -113,6 +117,7 @@ export class CredentialRefresher {
     if (this.inFlight) return this.inFlight;
     this.clearTimer();
     this.lastAttemptAt = this.now();
+    this.inFlightSince = this.lastAttemptAt;
     this.requests += 1;
     let fetching: Promise<FetchedSecret>;
     try {

@@ -1,0 +1,156 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Test } from '@nestjs/testing';
+import { TerminusModule } from '@nestjs/terminus';
+import type pg from 'pg';
+import { EntraPgHealthIndicator, EntraPgModule, PG_POOL, getPgPoolToken } from '../../lib/index.js';
+import { isTerminusInstalled } from '../../lib/health/health-providers.js';
+import { LogCapture } from '../support/log-capture.js';
+import { newRole, sleep } from '../support/harness.js';
+import { startPostgres, type TestPostgres } from '../support/postgres.js';
+
+describe('EntraPgHealthIndicator', () => {
+  let db: TestPostgres;
+  beforeAll(async () => {
+    db = await startPostgres();
+  });
+  afterAll(() => db.stop());
+
+  async function boot(lifetimeMs: number, extra: { max?: number } = {}) {
+    const logs = LogCapture.install();
+    const authority = await newRole(db, lifetimeMs);
+    const module = await Test.createTestingModule({
+      imports: [
+        TerminusModule,
+        EntraPgModule.forRoot({
+          host: db.host,
+          port: db.port,
+          credential: authority,
+          retryAttempts: 0,
+          pool: { max: extra.max ?? 4 },
+          refresh: { retryBaseMs: 200, retryMaxMs: 400, forcedRefreshMinIntervalMs: 200 },
+        }),
+      ],
+    })
+      .setLogger(logs)
+      .compile();
+    await module.init();
+    return {
+      authority,
+      logs,
+      indicator: module.get(EntraPgHealthIndicator),
+      pool: module.get<pg.Pool>(PG_POOL),
+      close: async () => {
+        await module.close();
+        await authority.close();
+      },
+    };
+  }
+
+  it('is up with token, refresh and pool details, and no secret', async () => {
+    const t = await boot(60_000);
+    try {
+      const result = await t.indicator.isHealthy();
+      expect(result.database).toEqual({
+        status: 'up',
+        tokenExpiresInSeconds: expect.any(Number),
+        tokenRefreshedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+        nextRefreshInSeconds: expect.any(Number),
+        refreshFailures: 0,
+        lastError: null,
+        user: t.authority.role,
+        pool: { total: 1, idle: 1, waiting: 0, max: 4 },
+        rotations: 0,
+      });
+      expect(result.database.tokenExpiresInSeconds).toBeGreaterThan(55);
+      expect(result.database.nextRefreshInSeconds).toBeLessThan(result.database.tokenExpiresInSeconds!);
+      expect(JSON.stringify(result)).not.toContain(t.authority.tokens[0]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('stays up while refresh fails with a valid token, goes down once it has expired, and recovers', async () => {
+    const t = await boot(2_000);
+    try {
+      t.authority.outage = true;
+      await sleep(1_300); // past the half-life refresh: failing, token still valid
+      const failing = await t.indicator.isHealthy('db');
+      expect(failing.db.status).toBe('up');
+      expect(failing.db.refreshFailures).toBeGreaterThan(0);
+      expect(failing.db.lastError).toMatch(/CredentialUnavailableError: .*simulated outage/);
+      await sleep(1_000); // expired
+      const down = await t.indicator.isHealthy('db');
+      expect(down.db.status).toBe('down');
+      expect(down.db.message).toMatch(/The entra token expired and refreshing it has failed \d+ time\(s\): CredentialUnavailableError/);
+      expect(down.db.tokenExpiresInSeconds).toBe(0);
+      t.authority.outage = false;
+      let status = 'down';
+      for (let i = 0; i < 30 && status !== 'up'; i += 1) {
+        await sleep(100);
+        status = (await t.indicator.isHealthy('db')).db.status;
+      }
+      expect(status).toBe('up');
+      t.logs.assertNoSecrets(t.authority.tokens);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('reports a ping that times out as down without keeping a pool slot', async () => {
+    const t = await boot(60_000, { max: 1 });
+    try {
+      const held = await t.pool.connect(); // the only slot is busy
+      const started = Date.now();
+      const result = await t.indicator.isHealthy('database', { timeoutMs: 200 });
+      expect(Date.now() - started).toBeLessThan(1_000);
+      expect(result.database.status).toBe('down');
+      expect(result.database.message).toMatch(/SELECT 1 did not answer within 200 ms/);
+      expect(result.database.pool.waiting).toBe(1);
+      held.release();
+      await sleep(50);
+      // The late client went straight back: the slot is free and the pool serves.
+      expect(t.pool.waitingCount).toBe(0);
+      expect(t.pool.idleCount).toBe(1);
+      expect((await t.pool.query('SELECT 1 AS n')).rows[0].n).toBe(1);
+      expect((await t.indicator.isHealthy()).database.status).toBe('up');
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('checks a named connection, and says clearly when there is none', async () => {
+    const a = await newRole(db, 60_000);
+    const module = await Test.createTestingModule({
+      imports: [
+        TerminusModule,
+        EntraPgModule.forRoot({ host: db.host, port: db.port, credential: a, retryAttempts: 0, name: 'reports' }),
+      ],
+    })
+      .setLogger(LogCapture.install())
+      .compile();
+    await module.init();
+    try {
+      const indicator = module.get(EntraPgHealthIndicator);
+      const result = await indicator.isHealthy('reports-db', { connection: 'reports' });
+      expect(result['reports-db'].status).toBe('up');
+      expect(module.get(getPgPoolToken('reports'))).toBeDefined();
+      await expect(indicator.isHealthy('x', { connection: 'nope' })).rejects.toThrow(/no EntraPgModule connection named "nope"/);
+    } finally {
+      await module.close();
+      await a.close();
+    }
+  });
+
+  it('is only provided where @nestjs/terminus resolves (an optional peer)', async () => {
+    expect(isTerminusInstalled()).toBe(true);
+    const dir = await mkdtemp(join(tmpdir(), 'no-terminus-'));
+    try {
+      expect(isTerminusInstalled(pathToFileURL(join(dir, 'index.js')).href)).toBe(false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
