@@ -22,9 +22,14 @@ import { healthIndicatorProviders } from './health/health-providers.js';
 @Module({})
 export class EntraPgModule {
   static forRoot(options: EntraPgModuleOptions & EntraPgRegistrationOptions): DynamicModule {
-    const { name, isGlobal, ...connectionOptions } = options;
+    // Anything but an object is reported by validateOptions at bootstrap, like any other bad option.
+    const isObject = options !== null && typeof options === 'object' && !Array.isArray(options);
+    const { name, isGlobal, ...connectionOptions } = isObject ? options : ({} as EntraPgRegistrationOptions);
     return this.build({ name, isGlobal }, [], [
-      { provide: getEntraPgOptionsToken(name), useFactory: () => validateOptions(connectionOptions, name ?? DEFAULT_CONNECTION_NAME) },
+      {
+        provide: getEntraPgOptionsToken(name),
+        useFactory: () => validateOptions(isObject ? connectionOptions : options, name ?? DEFAULT_CONNECTION_NAME),
+      },
     ]);
   }
 

@@ -154,8 +154,10 @@ export class EntraPgPool extends pg.Pool {
 
   private async acquire(): Promise<pg.PoolClient> {
     if (this.ending) throw this.shutdownError();
-    // A login must read a password that is already cached: the one fetch happens before any socket opens.
-    if (!this.deps.refresher.peek()) await this.deps.refresher.get();
+    // A login must read a password that is already cached: the one fetch happens before any socket
+    // opens. A checkout that pg-pool serves from an open connection needs no secret at all, so an
+    // expired token with a failing identity service does not stop warm connections from serving.
+    if (this.wouldOpenConnection() && !this.deps.refresher.peek()) await this.deps.refresher.get();
     const startedAt = Date.now();
     try {
       return await this.checkout();
@@ -165,6 +167,12 @@ export class EntraPgPool extends pg.Pool {
       await this.deps.refresher.forceRefresh(startedAt);
       return this.checkout();
     }
+  }
+
+  /** Whether pg-pool would answer a connect() now by opening a new connection (and so log in). */
+  private wouldOpenConnection(): boolean {
+    const pool = this.active;
+    return !pool || (pool.idleCount === 0 && pool.totalCount < this.deps.config.max);
   }
 
   private checkout(): Promise<pg.PoolClient> {
