@@ -9,7 +9,7 @@ export interface EntraAccessToken {
   expiresOnTimestamp: number;
   /** When the issuer suggests refreshing, in milliseconds since the epoch. */
   refreshAfterTimestamp?: number;
-  tokenType?: string;
+  tokenType?: 'Bearer' | 'pop';
 }
 
 export interface EntraGetTokenOptions {

@@ -5,6 +5,7 @@ import { EntraPgShutdownError, describeCause } from '../entra-pg.errors.js';
 import type { CredentialRefresher } from '../refresh/credential-refresher.js';
 import { isLoginRejected } from './login-errors.js';
 import { type ResolvedPoolConfig, toPgPoolConfig } from './pool-config.js';
+import { WaiterList } from './waiter-list.js';
 
 /** Share of a connection's lifetime taken off at random, so connections do not all recycle together. */
 const LIFETIME_JITTER = 0.2;
@@ -14,10 +15,8 @@ const SOCKET_CLOSE_GRACE_MS = 5_000;
 type QueryCallback = (err: Error | undefined, result?: pg.QueryResult) => void;
 type ConnectCallback = (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void;
 
-interface Waiter {
-  settled: boolean;
-  reject: (error: Error) => void;
-}
+type AcquireCallback = (error: Error | undefined, client?: pg.PoolClient) => void;
+
 
 export interface EntraPgPoolDependencies {
   config: ResolvedPoolConfig;
@@ -37,8 +36,9 @@ export class EntraPgPool extends pg.Pool {
   private activeUser: string | undefined;
   private readonly draining = new Set<pg.Pool>();
   private readonly sockets = new Set<pg.Client>();
-  private readonly checkedOut = new Set<pg.PoolClient>();
-  private readonly waiters = new Set<Waiter>();
+  /** Clients handed out and not yet released, counted from pg-pool's own acquire/release events. */
+  private checkedOut = 0;
+  private readonly waiters = new WaiterList();
   private readonly changeListeners = new Set<() => void>();
   private shutdownPromise: Promise<void> | undefined;
   private rotationCount = 0;
@@ -74,12 +74,13 @@ export class EntraPgPool extends pg.Pool {
   override connect(): Promise<pg.PoolClient>;
   override connect(callback: ConnectCallback): void;
   override connect(callback?: ConnectCallback): Promise<pg.PoolClient> | void {
-    const acquiring = this.acquire();
-    if (!callback) return acquiring;
-    acquiring.then(
-      (client) => callback(undefined, client, (release?: unknown) => client.release(release as Error | boolean)),
-      (error: Error) => callback(error, undefined, () => undefined),
-    );
+    if (callback) {
+      this.acquire((error, client) =>
+        client ? callback(undefined, client, (release?: unknown) => client.release(release as Error | boolean)) : callback(error, undefined, () => undefined),
+      );
+      return;
+    }
+    return new Promise((resolve, reject) => this.acquire((error, client) => (client ? resolve(client) : reject(error))));
   }
 
   // These overloads repeat @types/pg's Pool.query so callers keep pg's exact types.
@@ -116,14 +117,13 @@ export class EntraPgPool extends pg.Pool {
       callback = values;
       values = undefined;
     }
-    const running = this.run(text as string | pg.QueryConfig, values as unknown[] | undefined);
-    if (typeof callback !== 'function') return running;
-    const cb = callback as QueryCallback;
-    running.then(
-      (result) => cb(undefined, result),
-      (error: Error) => cb(error),
-    );
-    return undefined;
+    const sql = text as string | pg.QueryConfig;
+    const params = values as unknown[] | undefined;
+    if (typeof callback === 'function') {
+      this.run(sql, params, callback as QueryCallback);
+      return undefined;
+    }
+    return new Promise((resolve, reject) => this.run(sql, params, (error, result) => (error ? reject(error) : resolve(result))));
   }
 
   override end(): Promise<void>;
@@ -152,21 +152,26 @@ export class EntraPgPool extends pg.Pool {
     if (this.active === before) this.startGeneration(secret.user, 'rotate() was called');
   }
 
-  private async acquire(): Promise<pg.PoolClient> {
-    if (this.ending) throw this.shutdownError();
+  /**
+   * Gets a client, in callbacks rather than promises: this is the path of every query, and pg-pool
+   * itself is callback-based underneath.
+   */
+  private acquire(callback: AcquireCallback): void {
+    if (this.ending) {
+      process.nextTick(callback, this.shutdownError());
+      return;
+    }
     // A login must read a password that is already cached: the one fetch happens before any socket
     // opens. A checkout that pg-pool serves from an open connection needs no secret at all, so an
     // expired token with a failing identity service does not stop warm connections from serving.
-    if (this.wouldOpenConnection() && !this.deps.refresher.peek()) await this.deps.refresher.get();
-    const startedAt = Date.now();
-    try {
-      return await this.checkout();
-    } catch (error) {
-      if (!isLoginRejected(error) || this.ending) throw error;
-      // The secret was revoked or rotated behind our back: one shared refresh, then one more try.
-      await this.deps.refresher.forceRefresh(startedAt);
-      return this.checkout();
+    if (this.wouldOpenConnection() && !this.deps.refresher.peek()) {
+      this.deps.refresher.get().then(
+        () => this.checkout(false, callback),
+        (error: Error) => callback(error),
+      );
+      return;
     }
+    this.checkout(false, callback);
   }
 
   /** Whether pg-pool would answer a connect() now by opening a new connection (and so log in). */
@@ -175,61 +180,83 @@ export class EntraPgPool extends pg.Pool {
     return !pool || (pool.idleCount === 0 && pool.totalCount < this.deps.config.max);
   }
 
-  private checkout(): Promise<pg.PoolClient> {
+  private checkout(retried: boolean, callback: AcquireCallback): void {
     const pool = this.active;
-    if (!pool) return Promise.reject(new Error('No credential has been fetched yet'));
-    return new Promise((resolve, reject) => {
-      const waiter: Waiter = { settled: false, reject };
-      this.waiters.add(waiter);
-      pool.connect((error, client, done) => {
-        this.waiters.delete(waiter);
+    if (!pool) {
+      callback(new Error('No credential has been fetched yet'));
+      return;
+    }
+    if (this.ending) {
+      callback(this.shutdownError());
+      return;
+    }
+    const startedAt = Date.now();
+    // Only a caller that will wait (queued, or logging in) is tracked for shutdown; one served from
+    // an idle connection gets it on the next tick.
+    const waiter = pool.idleCount === 0 ? this.waiters.add(callback) : undefined;
+    pool.connect((error, client, done) => {
+      if (waiter) {
+        this.waiters.remove(waiter);
         if (waiter.settled) {
           // Shutdown already answered this caller; the late client goes straight back and closes.
           if (client) done(true);
           return;
         }
         waiter.settled = true;
-        if (error || !client) {
-          reject(error ?? new Error('pg-pool returned no client'));
+      }
+      if (client) {
+        if (this.ending) {
+          done(true);
+          callback(this.shutdownError());
           return;
         }
-        resolve(this.track(client));
-      });
+        callback(undefined, client);
+        return;
+      }
+      if (retried || this.ending || !isLoginRejected(error)) {
+        callback(error ?? new Error('pg-pool returned no client'));
+        return;
+      }
+      this.retryWithNewSecret(startedAt, callback);
     });
   }
 
-  private track(client: pg.PoolClient): pg.PoolClient {
-    this.checkedOut.add(client);
-    const release = client.release;
-    client.release = (error?: Error | boolean) => {
-      this.checkedOut.delete(client);
-      release(error);
-      this.changed();
-    };
-    return client;
+  /** The secret was revoked or rotated behind our back: one shared refresh, then one more try. */
+  private retryWithNewSecret(loginStartedAt: number, callback: AcquireCallback): void {
+    this.deps.refresher.forceRefresh(loginStartedAt).then(
+      () => this.checkout(true, callback),
+      (refreshError: Error) => callback(refreshError),
+    );
   }
 
-  private async run(text: string | pg.QueryConfig, values: unknown[] | undefined): Promise<pg.QueryResult> {
-    const client = await this.acquire();
-    let released = false;
-    const releaseOnce = (error?: Error) => {
-      if (released) return;
-      released = true;
-      client.removeListener('error', releaseOnce);
-      client.release(error);
-    };
-    // A connection that dies mid-query emits 'error'; without this listener the process would crash.
-    client.once('error', releaseOnce);
-    try {
-      const result = await client.query(text, values);
-      releaseOnce();
-      return result;
-    } catch (error) {
-      // A server-side SQL error leaves the connection usable; keep it warm. pg-pool itself drops
-      // connections that are no longer queryable.
-      releaseOnce(error instanceof pg.DatabaseError ? undefined : (error as Error));
-      throw error;
-    }
+  private run(text: string | pg.QueryConfig, values: unknown[] | undefined, callback: QueryCallback): void {
+    this.acquire((acquireError, client) => {
+      if (!client) {
+        callback(acquireError);
+        return;
+      }
+      let released = false;
+      // A connection that dies mid-query emits 'error'; without this listener the process would crash.
+      const onError = (error: Error) => {
+        if (released) return;
+        released = true;
+        client.release(error);
+        callback(error);
+      };
+      client.once('error', onError);
+      // pg takes a config object and undefined values here too (a config keeps its own values);
+      // @types/pg types only the text-and-array form of this overload.
+      client.query(text as string, values as unknown[], (error: Error | null, result: pg.QueryResult) => {
+        client.removeListener('error', onError);
+        if (released) return;
+        released = true;
+        // A server-side SQL error leaves the connection usable; keep it warm. pg-pool itself drops
+        // connections that are no longer queryable.
+        client.release(error && !(error instanceof pg.DatabaseError) ? error : undefined);
+        if (error) callback(error);
+        else callback(undefined, result);
+      });
+    });
   }
 
   /** A new secret arrived: a new identity gets a new generation, the same identity keeps its connections. */
@@ -284,8 +311,15 @@ export class EntraPgPool extends pg.Pool {
       });
       this.emit('connect', client);
     });
-    pool.on('acquire', (client: pg.PoolClient) => this.emit('acquire', client));
-    pool.on('release', (error: Error, client: pg.PoolClient) => this.emit('release', error, client));
+    pool.on('acquire', (client: pg.PoolClient) => {
+      this.checkedOut += 1;
+      this.emit('acquire', client);
+    });
+    pool.on('release', (error: Error, client: pg.PoolClient) => {
+      this.checkedOut -= 1;
+      this.emit('release', error, client);
+      this.changed();
+    });
     pool.on('remove', (client: pg.PoolClient) => this.emit('remove', client));
     pool.on('error', (error: Error, client: pg.PoolClient) => {
       // pg-pool has already removed the broken client; a later connect opens a new one.
@@ -315,24 +349,21 @@ export class EntraPgPool extends pg.Pool {
     (this as { ending: boolean }).ending = true;
     this.deps.refresher.stop();
     const stopping = this.shutdownError();
-    for (const waiter of this.waiters) {
-      waiter.settled = true;
-      waiter.reject(stopping);
-    }
-    this.waiters.clear();
+    this.waiters.failAll(stopping);
     const pools = [...this.draining, ...(this.active ? [this.active] : [])];
     // Idle connections close now; checked-out ones close as they are released.
     for (const pool of pools) if (!pool.ending) pool.end().catch(() => undefined);
-    const busy = this.checkedOut.size;
+    const busy = this.checkedOut;
     if (busy > 0) {
       this.deps.logger.log(`Shutting down: waiting up to ${drainTimeoutMs} ms for ${busy} checked-out client(s)`);
     }
-    const drained = await this.waitFor(() => this.checkedOut.size === 0, drainTimeoutMs);
+    const drained = await this.waitFor(() => this.checkedOut <= 0, drainTimeoutMs);
     if (!drained) {
       this.deps.logger.warn(
-        `Shutting down: ${this.checkedOut.size} client(s) still checked out after ${drainTimeoutMs} ms; closing their connections`,
+        `Shutting down: ${this.checkedOut} client(s) still checked out after ${drainTimeoutMs} ms; closing their connections`,
       );
-      for (const client of this.checkedOut) void client.end().catch(() => undefined);
+      // The pools have ended, so every connection still open is a checked-out one.
+      for (const client of this.sockets) void client.end().catch(() => undefined);
     }
     const closed = await this.waitFor(() => this.sockets.size === 0, SOCKET_CLOSE_GRACE_MS);
     if (!closed) {
@@ -363,6 +394,8 @@ export class EntraPgPool extends pg.Pool {
   }
 
   private changed(): void {
+    // Runs on every release; only shutdown registers listeners, so the common case allocates nothing.
+    if (this.changeListeners.size === 0) return;
     for (const listener of [...this.changeListeners]) listener();
   }
 

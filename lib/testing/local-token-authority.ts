@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { EntraAccessToken, EntraTokenCredential } from '../interfaces/token-credential.interface.js';
+import type { EntraAccessToken, EntraGetTokenOptions, EntraTokenCredential } from '../interfaces/token-credential.interface.js';
 import { createTestToken } from './jwt.js';
 
 export interface LocalTokenAuthorityOptions {
@@ -56,7 +56,8 @@ export class LocalTokenAuthority implements EntraTokenCredential {
     this.admin.on('error', () => undefined);
   }
 
-  async getToken(): Promise<EntraAccessToken> {
+  // Any scope is accepted: the authority stands in for one resource, the test server.
+  async getToken(_scopes?: string | string[], _options?: EntraGetTokenOptions): Promise<EntraAccessToken> {
     this.requests += 1;
     if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
     if (this.outage) throw new LocalCredentialUnavailableError('LocalTokenAuthority: identity endpoint unavailable (simulated outage)');

@@ -1,0 +1,56 @@
+/** Latency samples and failures of one load phase. */
+export interface PhaseRecord {
+  startedAt: number;
+  durationMs: number;
+  /** [ms since start, latency ms] for every successful query. */
+  samples: Array<[number, number]>;
+  /** ms since start of every failed query. */
+  failures: number[];
+  errorMessages: string[];
+  /** ms since start at which a token request was made. */
+  tokenRequestTimes: number[];
+}
+
+/**
+ * `concurrency` workers send `sql` back to back for `durationMs`. Bounded by the duration; every
+ * query is timed; a failure is counted, never retried.
+ */
+export async function runLoad(
+  query: (sql: string) => Promise<unknown>,
+  options: { durationMs: number; concurrency: number; sql: string; tokenRequests: () => number },
+): Promise<PhaseRecord> {
+  const startedAt = performance.now();
+  const deadline = startedAt + options.durationMs;
+  const record: PhaseRecord = { startedAt: Date.now(), durationMs: options.durationMs, samples: [], failures: [], errorMessages: [], tokenRequestTimes: [] };
+  let lastRequests = options.tokenRequests();
+  const watcher = setInterval(() => {
+    const now = options.tokenRequests();
+    for (let i = lastRequests; i < now; i += 1) record.tokenRequestTimes.push(performance.now() - startedAt);
+    lastRequests = now;
+  }, 50);
+  await Promise.all(
+    Array.from({ length: options.concurrency }, async () => {
+      while (performance.now() < deadline) {
+        const t0 = performance.now();
+        try {
+          await query(options.sql);
+          record.samples.push([t0 - startedAt, performance.now() - t0]);
+        } catch (error) {
+          record.failures.push(t0 - startedAt);
+          if (record.errorMessages.length < 3) record.errorMessages.push((error as Error).message.slice(0, 160));
+          // A failing implementation must not turn the loop into a spin.
+          await new Promise((resolve) => setTimeout(resolve, 1));
+        }
+      }
+    }),
+  );
+  clearInterval(watcher);
+  record.durationMs = performance.now() - startedAt;
+  return record;
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[index]!;
+}

@@ -1,0 +1,118 @@
+import type { PhaseRecord } from './load.js';
+
+export interface PhaseFigures {
+  qps: number;
+  ratioToRaw: number | null;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  queries: number;
+  failedQueries: number;
+  tokenRequests: number;
+  connectionsOpened: number;
+  poolsReplaced: number;
+  errors: string[];
+}
+
+export interface StormFigures {
+  queries: number;
+  failedQueries: number;
+  tokenRequests: number;
+  durationMs: number;
+}
+
+export interface ImplementationFigures {
+  key: string;
+  label: string;
+  normal: PhaseFigures;
+  slowIdentity: PhaseFigures;
+  coldStorm: StormFigures;
+}
+
+export interface BenchResult {
+  generatedAt: string;
+  command: string;
+  machine: { node: string; cpus: number; platform: string };
+  settings: Record<string, number>;
+  rawReferenceQps: { normal: number; slowIdentity: number };
+  implementations: ImplementationFigures[];
+}
+
+const f = (n: number | null, digits = 1) => (n === null || Number.isNaN(n) ? '–' : n.toFixed(digits));
+
+export function markdownTable(result: BenchResult): string {
+  const lines = [
+    '| implementation | qps | × raw | p50 ms | p99 ms | max ms | failed | token requests | new connections | pools replaced | p99 ms, identity 2 s | failed, identity 2 s | cold storm: token requests / failed |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const i of result.implementations) {
+    const n = i.normal;
+    const s = i.slowIdentity;
+    lines.push(
+      `| ${i.label} | ${f(n.qps, 0)} | ${f(n.ratioToRaw, 3)} | ${f(n.p50Ms, 2)} | ${f(n.p99Ms, 2)} | ${f(n.maxMs, 0)} | ${n.failedQueries} | ${n.tokenRequests} | ${n.connectionsOpened} | ${n.poolsReplaced} | ${f(s.p99Ms, 2)} | ${s.failedQueries} | ${i.coldStorm.tokenRequests} / ${i.coldStorm.failedQueries} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+const COLORS = ['#444', '#0a7d32', '#1f5fbf', '#b8860b', '#8a2be2', '#c0392b'];
+
+/** Small multiples: per implementation and phase, the worst latency of each 250 ms over time, log scale. */
+export function latencySvg(result: BenchResult, records: Map<string, { normal: PhaseRecord; slowIdentity: PhaseRecord }>): string {
+  const panelW = 520;
+  const panelH = 120;
+  const left = 250;
+  const top = 50;
+  const gap = 28;
+  const width = left + 2 * panelW + 3 * 20;
+  const height = top + result.implementations.length * (panelH + gap) + 40;
+  const bucketMs = 250;
+  const yMin = Math.log10(0.1);
+  const yMax = Math.log10(5000);
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="${left}" y="20" font-size="15" font-weight="bold">Worst query latency per 250 ms across token rotations (log scale, ms)</text>`,
+    `<text x="${left}" y="38" fill="#555">grey dashes: token requests · red ticks: failed queries · left: normal identity · right: identity slowed to 2 s</text>`,
+  ];
+  result.implementations.forEach((impl, row) => {
+    const y0 = top + row * (panelH + gap);
+    out.push(`<text x="10" y="${y0 + panelH / 2}" fill="${COLORS[row % COLORS.length]}" font-weight="bold">${escape(impl.label)}</text>`);
+    const rec = records.get(impl.key)!;
+    (['normal', 'slowIdentity'] as const).forEach((phase, col) => {
+      const x0 = left + col * (panelW + 20);
+      const r = rec[phase];
+      const sx = (ms: number) => x0 + (ms / r.durationMs) * panelW;
+      const sy = (latency: number) => {
+        const v = (Math.log10(Math.max(0.1, Math.min(5000, latency))) - yMin) / (yMax - yMin);
+        return y0 + panelH - v * panelH;
+      };
+      out.push(`<rect x="${x0}" y="${y0}" width="${panelW}" height="${panelH}" fill="#fafafa" stroke="#ccc"/>`);
+      for (const tick of [1, 10, 100, 1000]) {
+        out.push(`<line x1="${x0}" x2="${x0 + panelW}" y1="${sy(tick)}" y2="${sy(tick)}" stroke="#eee"/>`);
+        if (col === 0) out.push(`<text x="${x0 - 4}" y="${sy(tick) + 4}" text-anchor="end" fill="#888" font-size="10">${tick}</text>`);
+      }
+      for (const t of r.tokenRequestTimes) out.push(`<line x1="${sx(t)}" x2="${sx(t)}" y1="${y0}" y2="${y0 + panelH}" stroke="#999" stroke-dasharray="3,3"/>`);
+      const buckets = new Map<number, number>();
+      for (const [t, latency] of r.samples) {
+        const b = Math.floor(t / bucketMs);
+        buckets.set(b, Math.max(buckets.get(b) ?? 0, latency));
+      }
+      const points = [...buckets.entries()].sort((a, b) => a[0] - b[0]).map(([b, v]) => `${sx(b * bucketMs + bucketMs / 2).toFixed(1)},${sy(v).toFixed(1)}`);
+      out.push(`<polyline fill="none" stroke="${COLORS[row % COLORS.length]}" stroke-width="1.5" points="${points.join(' ')}"/>`);
+      const failBuckets = new Set(r.failures.map((t) => Math.floor(t / 50)));
+      for (const b of failBuckets) out.push(`<line x1="${sx(b * 50)}" x2="${sx(b * 50)}" y1="${y0 + panelH - 14}" y2="${y0 + panelH}" stroke="#d00" stroke-width="2"/>`);
+      const figures = impl[phase];
+      out.push(
+        `<text x="${x0 + 6}" y="${y0 + 14}" fill="#333" font-size="11">p99 ${f(figures.p99Ms, 1)} ms · max ${f(figures.maxMs, 0)} ms · failed ${figures.failedQueries} · tokens ${figures.tokenRequests}</text>`,
+      );
+    });
+  });
+  out.push(`<text x="${left}" y="${height - 12}" fill="#555">x: time in the phase (${(result.settings.phaseMs ?? 0) / 1000} s); generated by ${escape(result.command)} on ${result.generatedAt}</text>`);
+  out.push('</svg>');
+  return out.join('\n');
+}
+
+function escape(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
