@@ -46,8 +46,17 @@ function counting(pool: pg.Pool, counter: { opened: number }): pg.Pool {
   return pool;
 }
 
+/** Opens the first connection before the load starts. Patterns whose first login can fail get three tries. */
 async function warm(pool: { query(sql: string): Promise<unknown> }, cold: boolean | undefined): Promise<void> {
-  if (!cold) await pool.query('SELECT 1');
+  if (cold) return;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await pool.query('SELECT 1');
+      return;
+    } catch (error) {
+      if (attempt >= 3) throw error;
+    }
+  }
 }
 
 /** pg.Pool with a password that never expires: the ceiling. */

@@ -35,6 +35,15 @@ export interface BenchResult {
   machine: { node: string; cpus: number; platform: string };
   settings: Record<string, number>;
   rawReferenceQps: { normal: number; slowIdentity: number };
+  overhead: {
+    rounds: number;
+    queriesPerRound: number;
+    rawQps: number;
+    entraPgQps: number;
+    qpsRatio: number;
+    rawCpuUsPerQuery: number;
+    entraPgCpuUsPerQuery: number;
+  };
   implementations: ImplementationFigures[];
 }
 
@@ -52,6 +61,11 @@ export function markdownTable(result: BenchResult): string {
       `| ${i.label} | ${f(n.qps, 0)} | ${f(n.ratioToRaw, 3)} | ${f(n.p50Ms, 2)} | ${f(n.p99Ms, 2)} | ${f(n.maxMs, 0)} | ${n.failedQueries} | ${n.tokenRequests} | ${n.connectionsOpened} | ${n.poolsReplaced} | ${f(s.p99Ms, 2)} | ${s.failedQueries} | ${i.coldStorm.tokenRequests} / ${i.coldStorm.failedQueries} |`,
     );
   }
+  const o = result.overhead;
+  lines.push(
+    '',
+    `Wrapper overhead (${o.rounds} alternating rounds of ${o.queriesPerRound} queries, no rotation): nestjs-entra-pg ${f(o.entraPgQps, 0)} qps vs raw ${f(o.rawQps, 0)} qps = **${f(o.qpsRatio, 3)} × raw**; CPU per query ${f(o.entraPgCpuUsPerQuery, 2)} µs vs ${f(o.rawCpuUsPerQuery, 2)} µs.`,
+  );
   return lines.join('\n');
 }
 

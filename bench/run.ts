@@ -10,13 +10,16 @@ import { percentile, runLoad, type PhaseRecord } from './load.js';
 import { type BenchResult, type ImplementationFigures, type PhaseFigures, latencySvg, markdownTable } from './report.js';
 
 const settings = {
-  phaseMs: Number(process.env.BENCH_PHASE_MS ?? 6_000),
+  phaseMs: Number(process.env.BENCH_PHASE_MS ?? 8_000),
   concurrency: 20,
   poolMax: 10,
-  tokenLifetimeMs: 6_000,
+  tokenLifetimeMs: 5_000,
   maxLifetimeSeconds: 3,
   slowIdentityMs: 2_000,
   coldStormQueries: 200,
+  identityCacheFraction: 0.4,
+  overheadRounds: 6,
+  overheadRoundQueries: 60_000,
 };
 const SQL = 'SELECT 1';
 const resultsDir = join(dirname(fileURLToPath(import.meta.url)), '../../results');
@@ -28,7 +31,13 @@ async function newTarget(db: TestPostgres, extra: Partial<Target> = {}): Promise
   await db.createRole(role);
   const staticPassword = `static-${role}`;
   await db.adminPool.query(`ALTER ROLE ${role} PASSWORD '${staticPassword}'`);
-  const authority = new LocalTokenAuthority({ admin: db.admin, role, lifetimeMs: settings.tokenLifetimeMs });
+  // Like the managed-identity service, hand out a cached token while it is young.
+  const authority = new LocalTokenAuthority({
+    admin: db.admin,
+    role,
+    lifetimeMs: settings.tokenLifetimeMs,
+    cacheForMs: settings.tokenLifetimeMs * settings.identityCacheFraction,
+  });
   return { host: db.host, port: db.port, role, staticPassword, authority, max: settings.poolMax, maxLifetimeSeconds: settings.maxLifetimeSeconds, ...extra };
 }
 
@@ -86,11 +95,57 @@ async function coldStorm(db: TestPostgres, spec: ImplementationSpec) {
   return figures;
 }
 
+/**
+ * The wrapper's own cost, free of rotation effects: raw pg.Pool and nestjs-entra-pg with a token
+ * that outlives the measurement, alternated round by round so machine drift hits both alike.
+ * CPU time of this process per query is steadier than throughput on a shared two-core machine.
+ */
+async function overhead(db: TestPostgres) {
+  const [rawSpec, oursSpec] = [IMPLEMENTATIONS.find((i) => i.key === 'raw')!, IMPLEMENTATIONS.find((i) => i.key === 'nestjs-entra-pg')!];
+  const target = await newTarget(db);
+  target.authority.lifetimeMs = 3_600_000;
+  target.maxLifetimeSeconds = 0;
+  const raw = await rawSpec.create(target);
+  const ours = await oursSpec.create(target);
+  const measure = async (impl: { query(sql: string): Promise<unknown> }) => {
+    let left = settings.overheadRoundQueries;
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: settings.concurrency }, async () => {
+        while (left-- > 0) await impl.query(SQL);
+      }),
+    );
+    const cpu = process.cpuUsage(cpu0);
+    return { qps: settings.overheadRoundQueries / ((performance.now() - t0) / 1000), cpuUs: (cpu.user + cpu.system) / settings.overheadRoundQueries };
+  };
+  await measure(raw);
+  await measure(ours);
+  const rounds: Array<{ raw: { qps: number; cpuUs: number }; ours: { qps: number; cpuUs: number } }> = [];
+  for (let i = 0; i < settings.overheadRounds; i += 1) rounds.push({ raw: await measure(raw), ours: await measure(ours) });
+  await raw.close();
+  await ours.close();
+  await target.authority.close();
+  const mean = (pick: (r: (typeof rounds)[number]) => number) => rounds.reduce((a, r) => a + pick(r), 0) / rounds.length;
+  return {
+    rounds: rounds.length,
+    queriesPerRound: settings.overheadRoundQueries,
+    rawQps: mean((r) => r.raw.qps),
+    entraPgQps: mean((r) => r.ours.qps),
+    qpsRatio: mean((r) => r.ours.qps) / mean((r) => r.raw.qps),
+    rawCpuUsPerQuery: mean((r) => r.raw.cpuUs),
+    entraPgCpuUsPerQuery: mean((r) => r.ours.cpuUs),
+  };
+}
+
 async function main(): Promise<void> {
   Logger.overrideLogger(false);
   const db = await startPostgres();
   const log = (line: string) => process.stdout.write(`${line}\n`);
   try {
+    log('overhead: raw pg.Pool and nestjs-entra-pg alternated…');
+    const wrapper = await overhead(db);
+    log(`  ratio ${wrapper.qpsRatio.toFixed(3)}, CPU per query ${wrapper.rawCpuUsPerQuery.toFixed(2)} µs raw, ${wrapper.entraPgCpuUsPerQuery.toFixed(2)} µs nestjs-entra-pg`);
     const records = new Map<string, { normal: PhaseRecord; slowIdentity: PhaseRecord }>();
     const figures = new Map<string, { normal: Omit<PhaseFigures, 'ratioToRaw'>; slowIdentity: Omit<PhaseFigures, 'ratioToRaw'> }>();
     // Raw runs first and last; its mean is the reference, so drift over the run does not favour anyone.
@@ -132,6 +187,7 @@ async function main(): Promise<void> {
       machine: { node: process.version, cpus: cpus().length, platform: process.platform },
       settings,
       rawReferenceQps,
+      overhead: wrapper,
       implementations,
     };
     await mkdir(resultsDir, { recursive: true });

@@ -11,6 +11,11 @@ export interface LocalTokenAuthorityOptions {
   lifetimeMs?: number;
   /** Claims of each token. Default `{ upn: role }`. */
   claims?: Record<string, unknown>;
+  /**
+   * Hand out the current token again while it is younger than this, as the managed-identity
+   * service does with its token cache. Default 0: every getToken() mints a new token.
+   */
+  cacheForMs?: number;
 }
 
 /** Raised while the authority simulates an outage; named like @azure/identity's error. */
@@ -24,9 +29,13 @@ export class LocalCredentialUnavailableError extends Error {
  * `ALTER ROLE … PASSWORD … VALID UNTIL <expiry>`. After expiry new logins fail while established
  * connections live on, exactly as with Entra tokens on Azure.
  *
- * One difference from Entra: a role has one password, so minting a token retires every earlier
- * token for new logins, even one that has not expired. Code under test must use the newest token
- * (a correct pool does).
+ * Two differences from Entra. A role has one password, so minting a token retires every earlier
+ * token for new logins, even one that has not expired: code under test must use the newest token
+ * (a correct pool does). And PostgreSQL reads the role's password when a login's handshake
+ * begins, so a token minted from inside pg's `password` callback is applied too late for the
+ * very login that asked for it; on Azure, Entra validates the token itself and that login would
+ * succeed. `cacheForMs` makes repeated requests return the current token, as the identity
+ * service's cache does.
  *
  * Switches: `outage` (getToken rejects), `latencyMs` (getToken is slow), `revoke()` (the current
  * token stops working for new logins); counters: `requests`, `issued`.
@@ -44,14 +53,17 @@ export class LocalTokenAuthority implements EntraTokenCredential {
   latencyMs = 0;
   lifetimeMs: number;
   claims: Record<string, unknown>;
+  cacheForMs: number;
   readonly role: string;
   private readonly admin: pg.Pool;
   private chain: Promise<unknown> = Promise.resolve();
+  private current: { token: EntraAccessToken; issuedAt: number } | undefined;
 
   constructor(options: LocalTokenAuthorityOptions) {
     this.role = options.role;
     this.lifetimeMs = options.lifetimeMs ?? 60_000;
     this.claims = options.claims ?? { upn: options.role };
+    this.cacheForMs = options.cacheForMs ?? 0;
     this.admin = new pg.Pool({ ...options.admin, max: 2, allowExitOnIdle: true });
     this.admin.on('error', () => undefined);
   }
@@ -61,6 +73,8 @@ export class LocalTokenAuthority implements EntraTokenCredential {
     this.requests += 1;
     if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
     if (this.outage) throw new LocalCredentialUnavailableError('LocalTokenAuthority: identity endpoint unavailable (simulated outage)');
+    const cached = this.current;
+    if (cached && Date.now() - cached.issuedAt < this.cacheForMs) return { ...cached.token };
     // Applied in order, so the role's password is always the newest token handed out.
     const minting = this.chain.then(() => this.mint());
     this.chain = minting.catch(() => undefined);
@@ -69,6 +83,7 @@ export class LocalTokenAuthority implements EntraTokenCredential {
 
   /** Makes the current token useless for new logins (as if revoked or rotated elsewhere). */
   async revoke(): Promise<void> {
+    this.current = undefined;
     await this.setPassword(`revoked-${Math.random().toString(36).slice(2)}`, null);
   }
 
@@ -84,7 +99,9 @@ export class LocalTokenAuthority implements EntraTokenCredential {
     await this.setPassword(token, new Date(expiresOnTimestamp));
     this.issued += 1;
     this.tokens.push(token);
-    return { token, expiresOnTimestamp, tokenType: 'Bearer' };
+    const issued: EntraAccessToken = { token, expiresOnTimestamp, tokenType: 'Bearer' };
+    this.current = { token: issued, issuedAt: Date.now() };
+    return { ...issued };
   }
 
   private async setPassword(password: string, validUntil: Date | null): Promise<void> {
