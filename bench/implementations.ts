@@ -135,7 +135,9 @@ const recreate: ImplementationSpec = {
         current = next;
         replaced += 1;
         retiring.add(old);
-        setTimeout(() => void old.end().finally(() => retiring.delete(old)), 3_000).unref();
+        setTimeout(() => {
+          if (retiring.delete(old)) void old.end().catch(() => undefined);
+        }, 3_000).unref();
       }, renewIn);
       timer.unref();
       return pool;
@@ -149,7 +151,9 @@ const recreate: ImplementationSpec = {
       async close() {
         closed = true;
         clearTimeout(timer);
-        await Promise.all([current.end(), ...[...retiring].map((p) => p.end().catch(() => undefined))]);
+        const pools = [current, ...retiring];
+        retiring.clear();
+        await Promise.all(pools.map((p) => p.end().catch(() => undefined)));
       },
     };
   },

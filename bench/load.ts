@@ -2,8 +2,11 @@
 export interface PhaseRecord {
   startedAt: number;
   durationMs: number;
-  /** [ms since start, latency ms] for every successful query. */
-  samples: Array<[number, number]>;
+  /** Latency (ms) of every successful query; a packed array, so a long phase stays small. */
+  latencies: number[];
+  /** Worst latency (ms) in each `bucketMs` slice of the phase, for the chart. */
+  bucketMax: number[];
+  bucketMs: number;
   /** ms since start of every failed query. */
   failures: number[];
   errorMessages: string[];
@@ -21,7 +24,16 @@ export async function runLoad(
 ): Promise<PhaseRecord> {
   const startedAt = performance.now();
   const deadline = startedAt + options.durationMs;
-  const record: PhaseRecord = { startedAt: Date.now(), durationMs: options.durationMs, samples: [], failures: [], errorMessages: [], tokenRequestTimes: [] };
+  const record: PhaseRecord = {
+    startedAt: Date.now(),
+    durationMs: options.durationMs,
+    latencies: [],
+    bucketMax: [],
+    bucketMs: 250,
+    failures: [],
+    errorMessages: [],
+    tokenRequestTimes: [],
+  };
   let lastRequests = options.tokenRequests();
   const watcher = setInterval(() => {
     const now = options.tokenRequests();
@@ -34,7 +46,10 @@ export async function runLoad(
         const t0 = performance.now();
         try {
           await query(options.sql);
-          record.samples.push([t0 - startedAt, performance.now() - t0]);
+          const latency = performance.now() - t0;
+          record.latencies.push(latency);
+          const bucket = Math.floor((t0 - startedAt) / record.bucketMs);
+          if (!(record.bucketMax[bucket]! >= latency)) record.bucketMax[bucket] = latency;
         } catch (error) {
           record.failures.push(t0 - startedAt);
           if (record.errorMessages.length < 3) record.errorMessages.push((error as Error).message.slice(0, 160));
@@ -49,7 +64,7 @@ export async function runLoad(
   return record;
 }
 
-export function percentile(sorted: number[], p: number): number {
+export function percentile(sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return Number.NaN;
   const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[index]!;

@@ -51,14 +51,14 @@ const f = (n: number | null, digits = 1) => (n === null || Number.isNaN(n) ? '�
 
 export function markdownTable(result: BenchResult): string {
   const lines = [
-    '| implementation | qps | × raw | p50 ms | p99 ms | max ms | failed | token requests | new connections | pools replaced | p99 ms, identity 2 s | failed, identity 2 s | cold storm: token requests / failed |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| implementation | qps | × raw | p50 ms | p99 ms | max ms | failed | token requests | new connections | pools replaced | identity 2 s: qps | p99 ms | max ms | failed | cold storm: token requests / failed |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const i of result.implementations) {
     const n = i.normal;
     const s = i.slowIdentity;
     lines.push(
-      `| ${i.label} | ${f(n.qps, 0)} | ${f(n.ratioToRaw, 3)} | ${f(n.p50Ms, 2)} | ${f(n.p99Ms, 2)} | ${f(n.maxMs, 0)} | ${n.failedQueries} | ${n.tokenRequests} | ${n.connectionsOpened} | ${n.poolsReplaced} | ${f(s.p99Ms, 2)} | ${s.failedQueries} | ${i.coldStorm.tokenRequests} / ${i.coldStorm.failedQueries} |`,
+      `| ${i.label} | ${f(n.qps, 0)} | ${f(n.ratioToRaw, 3)} | ${f(n.p50Ms, 2)} | ${f(n.p99Ms, 2)} | ${f(n.maxMs, 0)} | ${n.failedQueries} | ${n.tokenRequests} | ${n.connectionsOpened} | ${n.poolsReplaced} | ${f(s.qps, 0)} | ${f(s.p99Ms, 2)} | ${f(s.maxMs, 0)} | ${s.failedQueries} | ${i.coldStorm.tokenRequests} / ${i.coldStorm.failedQueries} |`,
     );
   }
   const o = result.overhead;
@@ -80,7 +80,6 @@ export function latencySvg(result: BenchResult, records: Map<string, { normal: P
   const gap = 28;
   const width = left + 2 * panelW + 3 * 20;
   const height = top + result.implementations.length * (panelH + gap) + 40;
-  const bucketMs = 250;
   const yMin = Math.log10(0.1);
   const yMax = Math.log10(5000);
   const out: string[] = [
@@ -107,12 +106,10 @@ export function latencySvg(result: BenchResult, records: Map<string, { normal: P
         if (col === 0) out.push(`<text x="${x0 - 4}" y="${sy(tick) + 4}" text-anchor="end" fill="#888" font-size="10">${tick}</text>`);
       }
       for (const t of r.tokenRequestTimes) out.push(`<line x1="${sx(t)}" x2="${sx(t)}" y1="${y0}" y2="${y0 + panelH}" stroke="#999" stroke-dasharray="3,3"/>`);
-      const buckets = new Map<number, number>();
-      for (const [t, latency] of r.samples) {
-        const b = Math.floor(t / bucketMs);
-        buckets.set(b, Math.max(buckets.get(b) ?? 0, latency));
-      }
-      const points = [...buckets.entries()].sort((a, b) => a[0] - b[0]).map(([b, v]) => `${sx(b * bucketMs + bucketMs / 2).toFixed(1)},${sy(v).toFixed(1)}`);
+      const points: string[] = [];
+      r.bucketMax.forEach((v, b) => {
+        if (v !== undefined) points.push(`${sx(b * r.bucketMs + r.bucketMs / 2).toFixed(1)},${sy(v).toFixed(1)}`);
+      });
       out.push(`<polyline fill="none" stroke="${COLORS[row % COLORS.length]}" stroke-width="1.5" points="${points.join(' ')}"/>`);
       const failBuckets = new Set(r.failures.map((t) => Math.floor(t / 50)));
       for (const b of failBuckets) out.push(`<line x1="${sx(b * 50)}" x2="${sx(b * 50)}" y1="${y0 + panelH - 14}" y2="${y0 + panelH}" stroke="#d00" stroke-width="2"/>`);
