@@ -105,7 +105,7 @@ const entraPg: ImplementationSpec = {
 /** Microsoft's helper: a token request from pg's password callback on every new connection. */
 const azureHelper: ImplementationSpec = {
   key: 'azure-postgresql-auth',
-  label: '@azure/postgresql-auth entraTokenProvider',
+  label: '@azure/postgresql-auth',
   async create(t) {
     const counter = { opened: 0 };
     const pool = counting(new pg.Pool({ ...baseConfig(t), password: entraTokenProvider(t.authority) }), counter);

@@ -35,6 +35,7 @@ export interface BenchResult {
   machine: { node: string; cpus: number; platform: string };
   settings: Record<string, number>;
   rawReferenceQps: { normal: number; slowIdentity: number };
+  rawReferenceRunsQps: number[];
   overhead: {
     rounds: number;
     queriesPerRound: number;

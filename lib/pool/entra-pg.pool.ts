@@ -17,7 +17,6 @@ type ConnectCallback = (err: Error | undefined, client: pg.PoolClient | undefine
 
 type AcquireCallback = (error: Error | undefined, client?: pg.PoolClient) => void;
 
-
 export interface EntraPgPoolDependencies {
   config: ResolvedPoolConfig;
   refresher: CredentialRefresher;
@@ -112,6 +111,14 @@ export class EntraPgPool extends pg.Pool {
   override query(text: unknown, values?: unknown, callback?: unknown): unknown {
     if (typeof text === 'function') {
       return Promise.reject(new TypeError('Passing a function as the first parameter to pool.query is not supported'));
+    }
+    if (typeof (text as { submit?: unknown } | null)?.submit === 'function') {
+      // pg never calls back for a Submittable, so the connection would never be released.
+      return Promise.reject(
+        new TypeError(
+          'pool.query does not take a Submittable (Cursor, QueryStream); check out a client with pool.connect() and release it when the stream ends',
+        ),
+      );
     }
     if (typeof values === 'function') {
       callback = values;

@@ -143,6 +143,18 @@ describe('EntraPgPool against a real PostgreSQL', () => {
     }
   });
 
+  it('refuses a Submittable in pool.query instead of leaking its connection', async () => {
+    const authority = await newRole(db, 60_000);
+    const app = await bootPool(db, { credential: authority, pool: { max: 1 } });
+    try {
+      await expect(app.pool.query(new pg.Query('SELECT 1'))).rejects.toThrow(/does not take a Submittable.*pool\.connect\(\)/);
+      expect((await app.pool.query('SELECT 1 AS n')).rows[0].n).toBe(1); // the only slot is still free
+    } finally {
+      await app.close();
+      await authority.close();
+    }
+  });
+
   it('keeps a connection warm after an SQL error', async () => {
     const authority = await newRole(db, 60_000);
     const app = await bootPool(db, { credential: authority, pool: { max: 1 } });
