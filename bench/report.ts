@@ -37,6 +37,7 @@ export interface BenchResult {
   rawReferenceQps: { normal: number; slowIdentity: number };
   rawReferenceRunsQps: number[];
   overhead: {
+    tokenRequests: number;
     rounds: number;
     queriesPerRound: number;
     rawQps: number;
@@ -65,7 +66,7 @@ export function markdownTable(result: BenchResult): string {
   const o = result.overhead;
   lines.push(
     '',
-    `Wrapper overhead (${o.rounds} alternating rounds of ${o.queriesPerRound} queries, no rotation): nestjs-entra-pg ${f(o.entraPgQps, 0)} qps vs raw ${f(o.rawQps, 0)} qps = **${f(o.qpsRatio, 3)} × raw**; CPU per query ${f(o.entraPgCpuUsPerQuery, 2)} µs vs ${f(o.rawCpuUsPerQuery, 2)} µs.`,
+    `Alternating rounds (${o.rounds} × ${o.queriesPerRound} queries each, nestjs-entra-pg on rotating 5-second tokens with ${o.tokenRequests} refreshes during the rounds): nestjs-entra-pg ${f(o.entraPgQps, 0)} qps vs raw ${f(o.rawQps, 0)} qps = **${f(o.qpsRatio, 3)} × raw**; CPU per query ${f(o.entraPgCpuUsPerQuery, 2)} µs vs ${f(o.rawCpuUsPerQuery, 2)} µs.`,
   );
   return lines.join('\n');
 }

@@ -1,10 +1,7 @@
-import { Test } from '@nestjs/testing';
-import { TerminusModule } from '@nestjs/terminus';
 import type pg from 'pg';
-import { EntraPgHealthIndicator, EntraPgModule, PG_POOL } from '../../lib/index.js';
 import type { LocalTokenAuthority } from '../../lib/testing/index.js';
 import { LogCapture } from '../support/log-capture.js';
-import { newRole, sleep } from '../support/harness.js';
+import { bootPool, newRole, sleep } from '../support/harness.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
 
 /** Steady concurrent load that records every failure and the slowest query. */
@@ -45,28 +42,16 @@ describe('fault suite (loopback only, bounded)', () => {
   });
   afterAll(() => db.stop());
 
+  /** Boots with quick refresh retries and every pool slot already logged in. */
   async function boot(authority: LocalTokenAuthority, pool: { max?: number; idleTimeoutMillis?: number; maxLifetimeSeconds?: number } = {}) {
     const logs = LogCapture.install();
-    const module = await Test.createTestingModule({
-      imports: [
-        TerminusModule,
-        EntraPgModule.forRoot({
-          host: db.host,
-          port: db.port,
-          credential: authority,
-          retryAttempts: 0,
-          pool: { max: 6, ...pool },
-          refresh: { retryBaseMs: 200, retryMaxMs: 500, forcedRefreshMinIntervalMs: 200 },
-        }),
-      ],
-    })
-      .setLogger(logs)
-      .compile();
-    await module.init();
-    const poolRef = module.get<pg.Pool>(PG_POOL);
-    // Warm every slot so later queries need no login.
-    await Promise.all(Array.from({ length: pool.max ?? 6 }, () => poolRef.query('SELECT pg_sleep(0.05)')));
-    return { module, logs, pool: poolRef, health: module.get(EntraPgHealthIndicator) };
+    const app = await bootPool(db, {
+      credential: authority,
+      pool: { max: 6, ...pool },
+      refresh: { retryBaseMs: 200, retryMaxMs: 500, forcedRefreshMinIntervalMs: 200 },
+    });
+    await Promise.all(Array.from({ length: pool.max ?? 6 }, () => app.pool.query('SELECT pg_sleep(0.05)')));
+    return { ...app, logs };
   }
 
   it('identity endpoint down for longer than a token lifetime: warm connections keep serving, health shows the streak, recovery is automatic', async () => {
@@ -91,7 +76,7 @@ describe('fault suite (loopback only, bounded)', () => {
       expect(load.ok).toBeGreaterThan(200);
     } finally {
       await load.stop();
-      await app.module.close();
+      await app.close();
       await authority.close();
     }
     app.logs.assertNoSecrets(authority.tokens);
@@ -110,7 +95,7 @@ describe('fault suite (loopback only, bounded)', () => {
       expect(load.slowestMs).toBeLessThan(1_000);
     } finally {
       await load.stop();
-      await app.module.close();
+      await app.close();
       await authority.close();
     }
     app.logs.assertNoSecrets(authority.tokens);
@@ -150,7 +135,7 @@ describe('fault suite (loopback only, bounded)', () => {
       expect(late.failures).toEqual([]);
     } finally {
       await load.stop();
-      await app.module.close();
+      await app.close();
       await authority.close();
     }
     app.logs.assertNoSecrets(authority.tokens);
@@ -173,7 +158,7 @@ describe('fault suite (loopback only, bounded)', () => {
       expect(app.logs.matching(/idle connection failed and was removed/).length).toBeGreaterThanOrEqual(1);
     } finally {
       process.off('unhandledRejection', onUnhandled);
-      await app.module.close();
+      await app.close();
       await authority.close();
     }
     app.logs.assertNoSecrets(authority.tokens);
@@ -195,7 +180,7 @@ describe('fault suite (loopback only, bounded)', () => {
       expect(app.logs.matching(/Login rejected with the current entra secret/)).toHaveLength(1);
     } finally {
       await load.stop();
-      await app.module.close();
+      await app.close();
       await authority.close();
     }
     app.logs.assertNoSecrets(authority.tokens);

@@ -4,11 +4,10 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Test } from '@nestjs/testing';
 import { TerminusModule } from '@nestjs/terminus';
-import type pg from 'pg';
-import { EntraPgHealthIndicator, EntraPgModule, PG_POOL, getPgPoolToken } from '../../lib/index.js';
+import { EntraPgHealthIndicator, EntraPgModule, getPgPoolToken } from '../../lib/index.js';
 import { isTerminusInstalled } from '../../lib/health/health-providers.js';
 import { LogCapture } from '../support/log-capture.js';
-import { newRole, sleep } from '../support/harness.js';
+import { bootPool, newRole, sleep } from '../support/harness.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
 
 describe('EntraPgHealthIndicator', () => {
@@ -21,29 +20,18 @@ describe('EntraPgHealthIndicator', () => {
   async function boot(lifetimeMs: number, extra: { max?: number } = {}) {
     const logs = LogCapture.install();
     const authority = await newRole(db, lifetimeMs);
-    const module = await Test.createTestingModule({
-      imports: [
-        TerminusModule,
-        EntraPgModule.forRoot({
-          host: db.host,
-          port: db.port,
-          credential: authority,
-          retryAttempts: 0,
-          pool: { max: extra.max ?? 4 },
-          refresh: { retryBaseMs: 200, retryMaxMs: 400, forcedRefreshMinIntervalMs: 200 },
-        }),
-      ],
-    })
-      .setLogger(logs)
-      .compile();
-    await module.init();
+    const app = await bootPool(db, {
+      credential: authority,
+      pool: { max: extra.max ?? 4 },
+      refresh: { retryBaseMs: 200, retryMaxMs: 400, forcedRefreshMinIntervalMs: 200 },
+    });
     return {
       authority,
       logs,
-      indicator: module.get(EntraPgHealthIndicator),
-      pool: module.get<pg.Pool>(PG_POOL),
+      indicator: app.health,
+      pool: app.pool,
       close: async () => {
-        await module.close();
+        await app.close();
         await authority.close();
       },
     };

@@ -1,6 +1,13 @@
 import { Test, type TestingModule } from '@nestjs/testing';
+import { TerminusModule } from '@nestjs/terminus';
 import type pg from 'pg';
-import { EntraPgModule, type EntraPgModuleOptions, PG_POOL, getEntraPgConnectionToken } from '../../lib/index.js';
+import {
+  EntraPgHealthIndicator,
+  EntraPgModule,
+  type EntraPgModuleOptions,
+  PG_POOL,
+  getEntraPgConnectionToken,
+} from '../../lib/index.js';
 import type { EntraPgConnection } from '../../lib/pool/entra-pg.connection.js';
 import { LocalTokenAuthority } from '../../lib/testing/index.js';
 import { LogCapture } from './log-capture.js';
@@ -24,13 +31,17 @@ export interface Harness {
   module: TestingModule;
   pool: pg.Pool;
   connection: EntraPgConnection;
+  health: EntraPgHealthIndicator;
   close(): Promise<void>;
 }
 
-/** Boots EntraPgModule in a Nest testing module against the test server. */
+/** Boots EntraPgModule (with Terminus, for the health indicator) in a Nest testing module against the test server. */
 export async function bootPool(db: TestPostgres, options: EntraPgModuleOptions): Promise<Harness> {
   const builder = Test.createTestingModule({
-    imports: [EntraPgModule.forRoot({ host: db.host, port: db.port, database: 'postgres', retryAttempts: 0, ...options })],
+    imports: [
+      TerminusModule,
+      EntraPgModule.forRoot({ host: db.host, port: db.port, database: 'postgres', retryAttempts: 0, ...options }),
+    ],
   });
   if (LogCapture.current) builder.setLogger(LogCapture.current);
   const module = await builder.compile();
@@ -39,6 +50,7 @@ export async function bootPool(db: TestPostgres, options: EntraPgModuleOptions):
     module,
     pool: module.get<pg.Pool>(PG_POOL),
     connection: module.get<EntraPgConnection>(getEntraPgConnectionToken()),
+    health: module.get(EntraPgHealthIndicator),
     close: () => module.close(),
   };
 }
