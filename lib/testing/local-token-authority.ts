@@ -93,8 +93,9 @@ export class LocalTokenAuthority implements EntraTokenCredential {
   }
 
   private async mint(): Promise<EntraAccessToken> {
-    // Whole seconds, so the token's exp and the role's VALID UNTIL are the same instant.
-    const expiresOnTimestamp = Math.floor((Date.now() + this.lifetimeMs) / 1000) * 1000;
+    // Millisecond precision (VALID UNTIL keeps microseconds), so a short test token lives exactly
+    // lifetimeMs; the JWT's exp claim is that instant rounded down to whole seconds.
+    const expiresOnTimestamp = Date.now() + this.lifetimeMs;
     const token = createTestToken(this.claims, new Date(expiresOnTimestamp));
     await this.setPassword(token, new Date(expiresOnTimestamp));
     this.issued += 1;

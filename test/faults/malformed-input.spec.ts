@@ -144,10 +144,12 @@ describe('malformed input never crashes, hangs or leaks a secret', () => {
       if (token) seen.push(token);
       const credential = { getToken: async () => answer as never };
       const connection = new EntraPgConnection('default', { host: db.host, port: db.port, retryAttempts: 0 }, credential);
+      let timer: NodeJS.Timeout | undefined;
       const outcome = await Promise.race([
         connection.pool.query('SELECT 1').then(() => 'connected', (e: unknown) => e),
-        new Promise((resolve) => setTimeout(() => resolve('hung for 5 s'), 5_000)),
+        new Promise((resolve) => (timer = setTimeout(() => resolve('hung for 5 s'), 5_000))),
       ]);
+      clearTimeout(timer);
       await connection.pool.shutdown(0);
       if (!(outcome instanceof Error)) {
         problems.push(`case ${i}: ${String(outcome)}`);

@@ -121,7 +121,9 @@ describe('sample process on SIGTERM', () => {
       const slow = await inFlight;
       expect(slow.status).toBe(200);
       expect(await slow.json()).toEqual({ sleptMs: 1500, user: 'todo-api-identity' });
-      const code = await Promise.race([exited, sleep(20_000).then(() => 'timeout')]);
+      let timer: NodeJS.Timeout | undefined;
+      const code = await Promise.race([exited, new Promise((resolve) => (timer = setTimeout(() => resolve('timeout'), 20_000)))]);
+      clearTimeout(timer);
       expect(code).toBe(0);
       expect(output).toMatch(/Pool closed/);
     } finally {

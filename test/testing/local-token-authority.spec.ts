@@ -27,7 +27,7 @@ describe('LocalTokenAuthority', () => {
     const authority = new LocalTokenAuthority({ admin: db.admin, role: 'authority_user', lifetimeMs: 1_500 });
     try {
       const token = await authority.getToken();
-      expect(decodeJwtPayload(token.token)).toMatchObject({ upn: 'authority_user', exp: token.expiresOnTimestamp / 1000 });
+      expect(decodeJwtPayload(token.token)).toMatchObject({ upn: 'authority_user', exp: Math.floor(token.expiresOnTimestamp / 1000) });
       expect(await login(token.token)).toBe('ok');
       const session = new pg.Client({ host: db.host, port: db.port, user: 'authority_user', password: token.token, database: 'postgres' });
       await session.connect();
