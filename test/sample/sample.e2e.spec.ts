@@ -122,7 +122,7 @@ describe('sample process on SIGTERM', () => {
       expect(slow.status).toBe(200);
       expect(await slow.json()).toEqual({ sleptMs: 1500, user: 'todo-api-identity' });
       let timer: NodeJS.Timeout | undefined;
-      const code = await Promise.race([exited, new Promise((resolve) => (timer = setTimeout(() => resolve('timeout'), 20_000)))]);
+      const code = await Promise.race([exited, new Promise((done) => (timer = setTimeout(() => done('timeout'), 20_000)))]);
       clearTimeout(timer);
       expect(code).toBe(0);
       expect(output).toMatch(/Pool closed/);
