@@ -1,4 +1,4 @@
-import { chmod, mkdtemp } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,7 +69,10 @@ export class LocalAzure {
       PGDATABASE: 'postgres',
       ...emulator.env(),
     };
-    return new LocalAzure(env, authority, emulator, () => server.stop());
+    return new LocalAzure(env, authority, emulator, async () => {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    });
   }
 
   async stop(): Promise<void> {

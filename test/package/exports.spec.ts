@@ -1,13 +1,15 @@
+import { fileURLToPath } from 'node:url';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
 
 const run = promisify(execFile);
-const root = resolve(import.meta.dirname, '../..');
+// import.meta.dirname is not available in Jest's VM modules.
+const root = fileURLToPath(new URL('../..', import.meta.url));
 
 /**
  * A user's app, outside this repository, that depends on the built package: it resolves

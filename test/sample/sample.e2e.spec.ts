@@ -1,5 +1,5 @@
+import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
-import { resolve } from 'node:path';
 import { Test } from '@nestjs/testing';
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
@@ -9,7 +9,8 @@ import { LogCapture } from '../support/log-capture.js';
 import { sleep } from '../support/harness.js';
 import { freePort } from '../support/postgres.js';
 
-const root = resolve(import.meta.dirname, '../..');
+// import.meta.dirname is not available in Jest's VM modules.
+const root = fileURLToPath(new URL('../..', import.meta.url));
 
 describe('sample app over HTTP, on a real PostgreSQL and the real ManagedIdentityCredential', () => {
   let local: LocalAzure;
