@@ -130,7 +130,16 @@ const recreate: ImplementationSpec = {
       const renewIn = Math.max(100, token.expiresOnTimestamp - Date.now() - 1_000);
       timer = setTimeout(async () => {
         if (closed) return;
-        const next = await build();
+        let next: pg.Pool;
+        try {
+          next = await build();
+        } catch {
+          return; // as copied: no retry; the old pool serves until its token expires
+        }
+        if (closed) {
+          void next.end();
+          return;
+        }
         const old = current;
         current = next;
         replaced += 1;

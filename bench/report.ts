@@ -2,6 +2,8 @@ import type { PhaseRecord } from './load.js';
 
 export interface PhaseFigures {
   qps: number;
+  /** Wall-clock length of the phase, raw slices included: the time token refreshes ran over. */
+  wallMs: number;
   ratioToRaw: number | null;
   p50Ms: number;
   p99Ms: number;

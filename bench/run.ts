@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Logger } from '@nestjs/common';
 import { LocalTokenAuthority } from 'nestjs-entra-pg/testing';
 import { startPostgres, type TestPostgres } from '../test/support/postgres.js';
-import { IMPLEMENTATIONS, type ImplementationSpec, type Target } from './implementations.js';
+import { IMPLEMENTATIONS, type Implementation, type ImplementationSpec, type Target } from './implementations.js';
 import { percentile, runLoad, type PhaseRecord } from './load.js';
 import { type BenchResult, type ImplementationFigures, type PhaseFigures, latencySvg, markdownTable } from './report.js';
 
@@ -19,6 +19,7 @@ const settings = {
   coldStormQueries: 200,
   identityCacheFraction: 0.4,
   overheadRounds: 8,
+  referenceSlices: 4,
   overheadRoundQueries: 60_000,
 };
 const SQL = 'SELECT 1';
@@ -41,20 +42,46 @@ async function newTarget(db: TestPostgres, extra: Partial<Target> = {}): Promise
   return { host: db.host, port: db.port, role, staticPassword, authority, max: settings.poolMax, maxLifetimeSeconds: settings.maxLifetimeSeconds, ...extra };
 }
 
-async function phase(db: TestPostgres, spec: ImplementationSpec, slowIdentity: boolean): Promise<{ record: PhaseRecord; figures: Omit<PhaseFigures, 'ratioToRaw'> }> {
+type Figures = Omit<PhaseFigures, 'ratioToRaw'>;
+
+/**
+ * One phase of load on a fresh implementation. With `reference`, the phase is cut into slices and
+ * a raw pg.Pool gets an equal slice before each one, so the ratio to raw compares the two under
+ * the same machine conditions (two shared cores drift by ±10 % over a run). Token refreshes go on
+ * in the background between slices; latency and failure figures come from the implementation's
+ * slices only.
+ */
+async function phase(
+  db: TestPostgres,
+  spec: ImplementationSpec,
+  slowIdentity: boolean,
+  reference?: Implementation,
+): Promise<{ record: PhaseRecord; figures: Figures; rawQps: number | undefined }> {
   const target = await newTarget(db);
   const impl = await spec.create(target);
   const requestsBefore = target.authority.requests;
   const opened = impl.connectionsOpened();
   if (slowIdentity) target.authority.latencyMs = settings.slowIdentityMs;
-  const record = await runLoad((sql) => impl.query(sql), {
-    durationMs: settings.phaseMs,
-    concurrency: settings.concurrency,
-    sql: SQL,
-    tokenRequests: () => target.authority.requests,
-  });
+  const wallStart = performance.now();
+  const slices = reference ? settings.referenceSlices : 1;
+  const sliceMs = settings.phaseMs / slices;
+  const load = (query: (sql: string) => Promise<unknown>, tokenRequests: () => number) =>
+    runLoad(query, { durationMs: sliceMs, concurrency: settings.concurrency, sql: SQL, tokenRequests });
+  let record: PhaseRecord | undefined;
+  let rawQueries = 0;
+  let rawMs = 0;
+  for (let i = 0; i < slices; i += 1) {
+    if (reference) {
+      const raw = await load((sql) => reference.query(sql), () => 0);
+      rawQueries += raw.latencies.length - raw.failures.length;
+      rawMs += raw.durationMs;
+    }
+    const part = await load((sql) => impl.query(sql), () => target.authority.requests);
+    record = record ? appendRecord(record, part) : part;
+  }
   const figures = {
-    ...summarize(record),
+    ...summarize(record!),
+    wallMs: Math.round(performance.now() - wallStart),
     tokenRequests: target.authority.requests - requestsBefore,
     connectionsOpened: impl.connectionsOpened() - opened,
     poolsReplaced: impl.poolsReplaced(),
@@ -62,7 +89,22 @@ async function phase(db: TestPostgres, spec: ImplementationSpec, slowIdentity: b
   target.authority.latencyMs = 0;
   await impl.close();
   await target.authority.close();
-  return { record, figures };
+  return { record: record!, figures, rawQps: reference ? rawQueries / (rawMs / 1000) : undefined };
+}
+
+/** Appends a later slice to a phase record, on one time axis of the implementation's own slices. */
+function appendRecord(into: PhaseRecord, part: PhaseRecord): PhaseRecord {
+  const offset = into.durationMs;
+  const bucketOffset = Math.round(offset / into.bucketMs);
+  for (const latency of part.latencies) into.latencies.push(latency);
+  part.bucketMax.forEach((v, b) => {
+    if (v !== undefined) into.bucketMax[b + bucketOffset] = v;
+  });
+  for (const t of part.failures) into.failures.push(t + offset);
+  for (const t of part.tokenRequestTimes) into.tokenRequestTimes.push(t + offset);
+  for (const m of part.errorMessages) if (into.errorMessages.length < 3) into.errorMessages.push(m);
+  into.durationMs += part.durationMs;
+  return into;
 }
 
 function summarize(record: PhaseRecord) {
@@ -154,30 +196,26 @@ async function main(): Promise<void> {
     const wrapper = await overhead(db);
     log(`  ratio ${wrapper.qpsRatio.toFixed(3)}, CPU per query ${wrapper.rawCpuUsPerQuery.toFixed(2)} µs raw, ${wrapper.entraPgCpuUsPerQuery.toFixed(2)} µs nestjs-entra-pg`);
     const records = new Map<string, { normal: PhaseRecord; slowIdentity: PhaseRecord }>();
-    const figures = new Map<string, { normal: Omit<PhaseFigures, 'ratioToRaw'>; slowIdentity: Omit<PhaseFigures, 'ratioToRaw'> }>();
+    const figures = new Map<string, { normal: Figures; slowIdentity: Figures }>();
     // Each implementation is compared with a raw run right before it, so drift of the machine over
     // the run (it is shared by the database and the load) does not favour anyone.
     const rawSpec = IMPLEMENTATIONS.find((spec) => spec.key === 'raw')!;
+    const referenceTarget = await newTarget(db);
+    const reference = await rawSpec.create(referenceTarget);
     const adjacentRaw = new Map<string, { normal: number; slow: number }>();
     for (const spec of IMPLEMENTATIONS) {
-      let reference = { normal: 0, slow: 0 };
-      if (spec.key !== 'raw') {
-        log(`raw reference before ${spec.label}…`);
-        // Raw never asks the identity service, so one phase serves as the reference for both columns.
-        const rawPhase = await phase(db, rawSpec, false);
-        reference = { normal: rawPhase.figures.qps, slow: rawPhase.figures.qps };
-      }
-      log(`${spec.label}: normal identity…`);
-      const normal = await phase(db, spec, false);
-      log(`  ${normal.figures.qps.toFixed(0)} qps, p99 ${normal.figures.p99Ms.toFixed(2)} ms, failed ${normal.figures.failedQueries}, tokens ${normal.figures.tokenRequests}`);
-      log(`${spec.label}: identity slowed to ${settings.slowIdentityMs} ms…`);
-      const slow = await phase(db, spec, true);
-      log(`  ${slow.figures.qps.toFixed(0)} qps, p99 ${slow.figures.p99Ms.toFixed(2)} ms, failed ${slow.figures.failedQueries}, tokens ${slow.figures.tokenRequests}`);
-      if (spec.key === 'raw') reference = { normal: normal.figures.qps, slow: slow.figures.qps };
-      adjacentRaw.set(spec.key, reference);
+      log(`${spec.label}: normal identity, alternating with raw…`);
+      const normal = await phase(db, spec, false, reference);
+      log(`  ${normal.figures.qps.toFixed(0)} qps (raw ${normal.rawQps!.toFixed(0)}), p99 ${normal.figures.p99Ms.toFixed(2)} ms, failed ${normal.figures.failedQueries}, tokens ${normal.figures.tokenRequests}`);
+      log(`${spec.label}: identity slowed to ${settings.slowIdentityMs} ms, alternating with raw…`);
+      const slow = await phase(db, spec, true, reference);
+      log(`  ${slow.figures.qps.toFixed(0)} qps (raw ${slow.rawQps!.toFixed(0)}), p99 ${slow.figures.p99Ms.toFixed(2)} ms, failed ${slow.figures.failedQueries}, tokens ${slow.figures.tokenRequests}`);
+      adjacentRaw.set(spec.key, { normal: normal.rawQps!, slow: slow.rawQps! });
       records.set(spec.key, { normal: normal.record, slowIdentity: slow.record });
       figures.set(spec.key, { normal: normal.figures, slowIdentity: slow.figures });
     }
+    await reference.close();
+    await referenceTarget.authority.close();
     const rawRuns = [...adjacentRaw.values()];
     const rawReferenceQps = {
       normal: rawRuns.reduce((a, r) => a + r.normal, 0) / rawRuns.length,

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { Test } from '@nestjs/testing';
 import type pg from 'pg';
@@ -130,6 +130,26 @@ describe('EntraPgModule', () => {
       await module.close();
       await a.close();
       await b.close();
+    }
+  });
+
+  it('supports useExisting with an options factory exported by another module', async () => {
+    const authority = await newRole(db, 60_000);
+    @Injectable()
+    class DbConfig implements EntraPgOptionsFactory {
+      createEntraPgOptions(): EntraPgModuleOptions {
+        return { host: db.host, port: db.port, credential: authority, retryAttempts: 0 };
+      }
+    }
+    @Module({ providers: [DbConfig], exports: [DbConfig] })
+    class DbConfigModule {}
+    const module = await compile([EntraPgModule.forRootAsync({ imports: [DbConfigModule], useExisting: DbConfig })]).compile();
+    try {
+      await module.init();
+      expect((await module.get<pg.Pool>(PG_POOL).query('SELECT current_user AS u')).rows[0].u).toBe(authority.role);
+    } finally {
+      await module.close();
+      await authority.close();
     }
   });
 

@@ -58,6 +58,7 @@ export class LocalTokenAuthority implements EntraTokenCredential {
   private readonly admin: pg.Pool;
   private chain: Promise<unknown> = Promise.resolve();
   private current: { token: EntraAccessToken; issuedAt: number } | undefined;
+  private closed = false;
 
   constructor(options: LocalTokenAuthorityOptions) {
     this.role = options.role;
@@ -73,6 +74,7 @@ export class LocalTokenAuthority implements EntraTokenCredential {
     this.requests += 1;
     if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
     if (this.outage) throw new LocalCredentialUnavailableError('LocalTokenAuthority: identity endpoint unavailable (simulated outage)');
+    if (this.closed) throw new LocalCredentialUnavailableError('LocalTokenAuthority: closed');
     const cached = this.current;
     if (cached && Date.now() - cached.issuedAt < this.cacheForMs) return { ...cached.token };
     // Applied in order, so the role's password is always the newest token handed out.
@@ -88,6 +90,7 @@ export class LocalTokenAuthority implements EntraTokenCredential {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await this.chain;
     await this.admin.end();
   }
