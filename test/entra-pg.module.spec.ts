@@ -1,6 +1,6 @@
 import { Injectable, Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
-import { Test } from '@nestjs/testing';
+import { Test, type TestingModule } from '@nestjs/testing';
 import type pg from 'pg';
 import {
   ENTRA_CREDENTIAL,
@@ -49,6 +49,17 @@ describe('EntraPgModule', () => {
       return undefined;
     } catch (error) {
       return error;
+    }
+  };
+
+  /** Boots the module, checks the role its pool logs in as, and closes the module and the authority. */
+  const expectLoginAs = async (module: TestingModule, authority: LocalTokenAuthority) => {
+    try {
+      await module.init();
+      expect((await module.get<pg.Pool>(PG_POOL).query('SELECT current_user AS u')).rows[0].u).toBe(authority.role);
+    } finally {
+      await module.close();
+      await authority.close();
     }
   };
 
@@ -143,14 +154,7 @@ describe('EntraPgModule', () => {
     }
     @Module({ providers: [DbConfig], exports: [DbConfig] })
     class DbConfigModule {}
-    const module = await compile([EntraPgModule.forRootAsync({ imports: [DbConfigModule], useExisting: DbConfig })]).compile();
-    try {
-      await module.init();
-      expect((await module.get<pg.Pool>(PG_POOL).query('SELECT current_user AS u')).rows[0].u).toBe(authority.role);
-    } finally {
-      await module.close();
-      await authority.close();
-    }
+    await expectLoginAs(await compile([EntraPgModule.forRootAsync({ imports: [DbConfigModule], useExisting: DbConfig })]).compile(), authority);
   });
 
   it('reads the credential from ENTRA_CREDENTIAL, so tests override it with overrideProvider', async () => {
@@ -162,13 +166,7 @@ describe('EntraPgModule', () => {
       .overrideProvider(ENTRA_CREDENTIAL)
       .useValue(authority)
       .compile();
-    try {
-      await module.init();
-      expect((await module.get<pg.Pool>(PG_POOL).query('SELECT current_user AS u')).rows[0].u).toBe(authority.role);
-    } finally {
-      await module.close();
-      await authority.close();
-    }
+    await expectLoginAs(module, authority);
   });
 
   it('uses no managed-identity probe by default outside production (developer chain only)', async () => {
