@@ -7,6 +7,7 @@ import { USER_CLAIMS, userFromToken } from './token-claims.js';
 /** Entra access tokens as passwords; the role name is the explicit user or comes from the token. */
 export class EntraSecretSource implements SecretSource {
   readonly kind = 'entra';
+  readonly label = 'Entra token';
   readonly description: string;
   private loggedUser: string | undefined;
 

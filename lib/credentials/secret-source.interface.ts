@@ -11,6 +11,8 @@ export interface FetchedSecret {
 /** Where secrets come from: an Entra credential, a vault, or a fixed password. */
 export interface SecretSource {
   readonly kind: 'entra' | 'vault' | 'static';
+  /** What one secret is called in logs and messages: "Entra token", "vault secret", "static password". */
+  readonly label: string;
   /** Names the source in errors and logs (never the secret). */
   readonly description: string;
   fetch(): Promise<FetchedSecret>;

@@ -3,6 +3,7 @@ import type { FetchedSecret, SecretSource } from './secret-source.interface.js';
 /** A fixed password for local development; it never expires and is never fetched again. */
 export class StaticSecretSource implements SecretSource {
   readonly kind = 'static';
+  readonly label = 'static password';
   readonly description = 'static password';
 
   constructor(

@@ -5,6 +5,7 @@ import type { FetchedSecret, SecretSource } from './secret-source.interface.js';
 /** A rotating non-Entra secret; a change of user makes the pool rotate. */
 export class VaultSecretSource implements SecretSource {
   readonly kind = 'vault';
+  readonly label = 'vault secret';
   readonly description: string;
 
   constructor(

@@ -42,11 +42,11 @@ export class EntraPgHealthIndicator {
     const now = Date.now();
     if (before.expiresAt !== undefined && before.expiresAt <= now) {
       if (before.refreshFailures > 0) {
-        return `The ${before.source} token expired and refreshing it has failed ${before.refreshFailures} time(s): ${before.lastError}`;
+        return `The ${before.label} expired and refreshing it has failed ${before.refreshFailures} time(s): ${before.lastError}`;
       }
       if (before.refreshingSince !== undefined) {
         const waited = Math.round((now - before.refreshingSince) / 1000);
-        return `The ${before.source} token expired and the refresh under way has not answered for ${waited} s`;
+        return `The ${before.label} expired and the refresh under way has not answered for ${waited} s`;
       }
     }
     try {

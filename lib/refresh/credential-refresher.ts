@@ -6,6 +6,8 @@ import { type RefreshSettings, refreshDelay, retryDelay } from './refresh-schedu
 /** What the health indicator reads; never holds the secret. */
 export interface CredentialSnapshot {
   source: SecretSource['kind'];
+  /** What the secret is called in messages ("Entra token", "vault secret"). */
+  label: string;
   user: string | undefined;
   expiresAt: number | undefined;
   refreshedAt: number | undefined;
@@ -84,7 +86,7 @@ export class CredentialRefresher {
     if (this.current && this.current.fetchedAt >= loginStartedAt) return this.get();
     if (this.now() - this.lastForcedAt < this.settings.forcedRefreshMinIntervalMs) return this.get();
     this.lastForcedAt = this.now();
-    this.logger.warn(`Login rejected with the current ${this.source.kind} secret; fetching a new one`);
+    this.logger.warn(`Login rejected with the current ${this.source.label}; fetching a new one`);
     return this.refresh();
   }
 
@@ -102,6 +104,7 @@ export class CredentialRefresher {
     const current = this.current;
     return {
       source: this.source.kind,
+      label: this.source.label,
       user: current?.user,
       expiresAt: current?.expiresAt,
       refreshedAt: current?.fetchedAt,
@@ -156,7 +159,7 @@ export class CredentialRefresher {
     } else {
       this.schedule(delay);
       const expiry = secret.expiresAt === undefined ? 'no expiry' : `expires in ${seconds(secret.expiresAt - now)}`;
-      const line = `Fetched ${unchanged ? 'the same' : 'a new'} ${this.source.kind} secret; ${expiry}, next refresh in ${seconds(delay)}`;
+      const line = `Fetched ${unchanged ? 'the same' : 'a new'} ${this.source.label}; ${expiry}, next refresh in ${seconds(delay)}`;
       // A poll that finds nothing new is not an event worth a line at the default level.
       if (unchanged) this.logger.debug(line);
       else this.logger.log(line);
@@ -179,7 +182,7 @@ export class CredentialRefresher {
           : `the current secret stays valid for ${seconds(valid.expiresAt - this.now())}`
         : 'no valid secret is cached';
       this.logger.warn(
-        `Refreshing the ${this.source.kind} secret from ${this.source.description} failed: ${this.lastError}; ${state}; retrying with backoff`,
+        `Refreshing the ${this.source.label} from ${this.source.description} failed: ${this.lastError}; ${state}; retrying with backoff`,
       );
     }
   }
@@ -206,8 +209,8 @@ export class CredentialRefresher {
     const current = this.current;
     const state =
       current?.expiresAt !== undefined
-        ? `the last ${this.source.kind} secret expired ${seconds(this.now() - current.expiresAt)} ago`
-        : `no ${this.source.kind} secret has been fetched yet`;
+        ? `the last ${this.source.label} expired ${seconds(this.now() - current.expiresAt)} ago`
+        : `no ${this.source.label} has been fetched yet`;
     const reason = cause !== undefined ? describeCause(cause) : this.lastError;
     const message =
       cause instanceof EntraPgCredentialError

@@ -177,7 +177,7 @@ describe('fault suite (loopback only, bounded)', () => {
       await load.stop();
       expect(load.failures).toEqual([]);
       expect(authority.requests - before).toBe(1);
-      expect(app.logs.matching(/Login rejected with the current entra secret/)).toHaveLength(1);
+      expect(app.logs.matching(/Login rejected with the current Entra token; fetching a new one/)).toHaveLength(1);
     } finally {
       await load.stop();
       await app.close();

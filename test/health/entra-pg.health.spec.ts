@@ -78,7 +78,7 @@ describe('EntraPgHealthIndicator', () => {
       expect(failing.db.tokenExpiresInSeconds).toBeGreaterThanOrEqual(0);
       expect(failing.db.lastError).toMatch(/CredentialUnavailableError: .*simulated outage/);
       const down = await until((r) => r.db.status === 'down');
-      expect(down.db.message).toMatch(/The entra token expired and refreshing it has failed \d+ time\(s\): CredentialUnavailableError/);
+      expect(down.db.message).toMatch(/The Entra token expired and refreshing it has failed \d+ time\(s\): CredentialUnavailableError/);
       expect(down.db.tokenExpiresInSeconds).toBe(0);
       t.authority.outage = false;
       let status = 'down';

@@ -71,7 +71,7 @@ describe('EntraPgPool against a real PostgreSQL', () => {
       expect(status.refreshFailures).toBeGreaterThan(0);
       expect(status.lastError).toMatch(/simulated outage/);
       // One warning per failure streak, not one per retry.
-      expect(logs.matching(/secret from LocalTokenAuthority .* failed: CredentialUnavailableError/).length).toBe(1);
+      expect(logs.matching(/Refreshing the Entra token from LocalTokenAuthority .* failed: CredentialUnavailableError/).length).toBe(1);
       authority.outage = false;
       await sleep(1_000);
       expect(app.connection.status().refreshFailures).toBe(0);

@@ -9,6 +9,7 @@ import { DEFAULT_REFRESH_SETTINGS } from '../../lib/refresh/refresh-schedule.js'
 /** A secret source whose answers the test releases by hand. */
 class ManualSource implements SecretSource {
   readonly kind = 'entra';
+  readonly label = 'Entra token';
   readonly description = 'manual source';
   calls = 0;
   private pending: Array<{ resolve: (s: FetchedSecret) => void; reject: (e: Error) => void }> = [];
