@@ -209,6 +209,8 @@ describe('EntraPgPool against a real PostgreSQL', () => {
       await sleep(1_300);
       const after = await Promise.all(Array.from({ length: 8 }, () => app.pool.query('SELECT pg_backend_pid() AS p')));
       expect(after.some((r) => pids.has(r.rows[0].p))).toBe(false);
+      // Sixteen logins, one token: a new connection never asks the identity service.
+      expect(authority.requests).toBe(1);
       const lifetimes = Array.from({ length: 20 }, () => (app.pool as unknown as { active: pg.Pool }).active.options.maxLifetimeSeconds);
       expect(new Set(lifetimes).size).toBeGreaterThan(1);
       expect(Math.min(...lifetimes)).toBeGreaterThanOrEqual(0.8);
