@@ -31,7 +31,6 @@ interface CachedSecret extends FetchedSecret {
 export class CredentialRefresher {
   private current: CachedSecret | undefined;
   private inFlight: Promise<FetchedSecret> | undefined;
-  private inFlightSince: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private nextRefreshAt: number | undefined;
   private failures = 0;
@@ -90,11 +89,6 @@ export class CredentialRefresher {
     return this.refresh();
   }
 
-  /** Start the ahead-of-time refresh cycle (the first fetch happens now). */
-  start(): Promise<FetchedSecret> {
-    return this.get();
-  }
-
   stop(): void {
     this.stopped = true;
     this.clearTimer();
@@ -112,7 +106,8 @@ export class CredentialRefresher {
       refreshFailures: this.failures,
       lastError: this.lastError,
       requests: this.requests,
-      refreshingSince: this.inFlight ? this.inFlightSince : undefined,
+      // A fetch in flight is always the latest attempt.
+      refreshingSince: this.inFlight ? this.lastAttemptAt : undefined,
     };
   }
 
@@ -120,7 +115,6 @@ export class CredentialRefresher {
     if (this.inFlight) return this.inFlight;
     this.clearTimer();
     this.lastAttemptAt = this.now();
-    this.inFlightSince = this.lastAttemptAt;
     this.requests += 1;
     let fetching: Promise<FetchedSecret>;
     try {
