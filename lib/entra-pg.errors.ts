@@ -19,6 +19,21 @@ export class EntraPgCredentialError extends EntraPgError {}
 /** The pool is shutting down: no new connections, queued callers are released with this error. */
 export class EntraPgShutdownError extends EntraPgError {}
 
+/**
+ * PostgreSQL refused the login even with a freshly fetched secret: the role is missing, a pg_hba
+ * rule rejects it, or the identity is not mapped to the role. `code` is the server's SQLSTATE.
+ */
+export class EntraPgLoginRefusedError extends EntraPgError {
+  constructor(
+    message: string,
+    connectionName: string,
+    readonly code: string | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(message, connectionName, options);
+  }
+}
+
 const JWT_LIKE = /eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*/g;
 
 /**

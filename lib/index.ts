@@ -2,7 +2,13 @@ export { EntraPgModule } from './entra-pg.module.js';
 export { AZURE_POSTGRES_SCOPE, DEFAULT_CONNECTION_NAME, ENTRA_CREDENTIAL, PG_POOL } from './entra-pg.constants.js';
 export { InjectPgPool } from './common/entra-pg.decorators.js';
 export { getEntraCredentialToken, getEntraPgConnectionToken, getPgPoolToken } from './common/entra-pg.utils.js';
-export { EntraPgConfigError, EntraPgCredentialError, EntraPgError, EntraPgShutdownError } from './entra-pg.errors.js';
+export {
+  EntraPgConfigError,
+  EntraPgCredentialError,
+  EntraPgError,
+  EntraPgLoginRefusedError,
+  EntraPgShutdownError,
+} from './entra-pg.errors.js';
 export { EntraPgPool } from './pool/entra-pg.pool.js';
 export { EntraPgHealthIndicator } from './health/entra-pg.health.js';
 export type { EntraPgHealthCheckOptions, EntraPgHealthDetails, EntraPgHealthResult } from './health/entra-pg-health.interface.js';

@@ -1,5 +1,6 @@
 import { EntraPgConfigError } from '../entra-pg.errors.js';
 import type { EntraPgModuleOptions } from '../interfaces/entra-pg-options.interface.js';
+import { MAX_TIMER_MS } from '../refresh/refresh-schedule.js';
 
 /**
  * Rejects option objects that cannot work, with a message that says what to change. Runs at
@@ -38,22 +39,27 @@ export function validateOptions(options: unknown, connectionName: string): Entra
   for (const key of ['lazyConnect'] as const) {
     if (o[key] !== undefined && typeof o[key] !== 'boolean') throw fail(`${key} must be true or false.`);
   }
-  const count = (value: unknown, name: string, { integer = false, positive = false } = {}) => {
+  // Every duration ends up in a setTimeout, which fires after 1 ms for anything above 2^31-1 ms.
+  const count = (value: unknown, name: string, { integer = false, positive = false, max = MAX_TIMER_MS } = {}) => {
     if (value === undefined) return;
     const ok =
       typeof value === 'number' &&
       Number.isFinite(value) &&
       (integer ? Number.isInteger(value) : true) &&
-      (positive ? value > 0 : value >= 0);
-    if (!ok) throw fail(`${name} must be ${positive ? 'a positive' : 'a non-negative'} ${integer ? 'integer' : 'number'}.`);
+      (positive ? value > 0 : value >= 0) &&
+      value <= max;
+    if (!ok) {
+      throw fail(`${name} must be ${positive ? 'a positive' : 'a non-negative'} ${integer ? 'integer' : 'number'} of at most ${max}.`);
+    }
   };
-  count(o.port, 'port', { integer: true, positive: true });
-  count(o.retryAttempts, 'retryAttempts', { integer: true });
+  count(o.port, 'port', { integer: true, positive: true, max: 65535 });
+  count(o.retryAttempts, 'retryAttempts', { integer: true, max: 1000 });
   count(o.retryDelay, 'retryDelay');
   count(o.drainTimeoutMs, 'drainTimeoutMs');
+  const positiveKeys = new Set(['max', 'retryBaseMs', 'retryMaxMs', 'intervalMs', 'timeoutMs']);
   for (const [group, keys] of [
     ['pool', ['max', 'min', 'idleTimeoutMillis', 'connectionTimeoutMillis', 'maxLifetimeSeconds']],
-    ['refresh', ['marginMs', 'retryBaseMs', 'retryMaxMs', 'jitterRatio', 'forcedRefreshMinIntervalMs', 'intervalMs']],
+    ['refresh', ['marginMs', 'retryBaseMs', 'retryMaxMs', 'jitterRatio', 'forcedRefreshMinIntervalMs', 'intervalMs', 'timeoutMs']],
   ] as const) {
     const value = o[group];
     if (value === undefined) continue;
@@ -62,11 +68,10 @@ export function validateOptions(options: unknown, connectionName: string): Entra
       const isInteger = group === 'pool' && (key === 'max' || key === 'min');
       count((value as Record<string, unknown>)[key], `${group}.${key}`, {
         integer: isInteger,
-        positive: key === 'max' || key === 'retryBaseMs' || key === 'retryMaxMs' || key === 'intervalMs',
+        positive: positiveKeys.has(key),
+        max: key === 'maxLifetimeSeconds' ? Math.floor(MAX_TIMER_MS / 1000) : key === 'jitterRatio' ? 1 : MAX_TIMER_MS,
       });
     }
   }
-  const jitter = (o.refresh as { jitterRatio?: number } | undefined)?.jitterRatio;
-  if (jitter !== undefined && jitter > 1) throw fail('refresh.jitterRatio must be between 0 and 1.');
   return options as EntraPgModuleOptions;
 }

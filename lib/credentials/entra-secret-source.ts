@@ -21,8 +21,8 @@ export class EntraSecretSource implements SecretSource {
     this.description = `${credential.constructor?.name ?? 'TokenCredential'} (scope ${scope})`;
   }
 
-  async fetch(): Promise<FetchedSecret> {
-    const token = await this.credential.getToken(this.scope);
+  async fetch(signal: AbortSignal): Promise<FetchedSecret> {
+    const token = await this.credential.getToken(this.scope, { abortSignal: signal });
     if (!token || typeof token.token !== 'string' || token.token === '') {
       throw new EntraPgCredentialError(`${this.description} returned no access token.`, this.connectionName);
     }

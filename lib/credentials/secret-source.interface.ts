@@ -15,5 +15,6 @@ export interface SecretSource {
   readonly label: string;
   /** Names the source in errors and logs (never the secret). */
   readonly description: string;
-  fetch(): Promise<FetchedSecret>;
+  /** `signal` fires when the refresher stops waiting (attempt timeout or shutdown): abandon the request. */
+  fetch(signal: AbortSignal): Promise<FetchedSecret>;
 }

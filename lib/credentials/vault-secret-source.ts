@@ -16,8 +16,8 @@ export class VaultSecretSource implements SecretSource {
     this.description = `credentials source ${source.constructor?.name ?? 'object'}`;
   }
 
-  async fetch(): Promise<FetchedSecret> {
-    const got: unknown = await this.source.getCredentials();
+  async fetch(signal: AbortSignal): Promise<FetchedSecret> {
+    const got: unknown = await this.source.getCredentials({ abortSignal: signal });
     const fail = (what: string) =>
       new EntraPgCredentialError(
         `${this.description} ${what}; getCredentials() must resolve to { password: string, user?: string, expiresAt?: Date }.`,

@@ -9,5 +9,6 @@ export interface PgCredentials {
 
 /** A rotating secret that is not an Entra token: AWS Secrets Manager, Key Vault secrets, Vault. */
 export interface PgCredentialsSource {
-  getCredentials(): Promise<PgCredentials>;
+  /** `abortSignal` fires when the pool stops waiting (refresh.timeoutMs or shutdown): abandon the request. */
+  getCredentials(options?: { abortSignal?: AbortSignal }): Promise<PgCredentials>;
 }

@@ -10,7 +10,10 @@ export interface EntraPgPoolOptions {
   min?: number;
   /** Close a connection idle this long. Default 10000. */
   idleTimeoutMillis?: number;
-  /** Give up on getting a connection after this long. Default 0 (wait forever, as pg). */
+  /**
+   * Give up on getting a connection after this long; a caller whose new connection waits for the
+   * secret gives up after this long too. Default 0 (wait forever, as pg).
+   */
   connectionTimeoutMillis?: number;
   /** Recycle each connection after about this long, jittered per connection (up to 20% earlier). Default 0 (off). */
   maxLifetimeSeconds?: number;
@@ -30,6 +33,11 @@ export interface EntraPgRefreshOptions {
   forcedRefreshMinIntervalMs?: number;
   /** How often a `credentials` source whose secrets carry no `expiresAt` is read again, to notice rotation. Default 300000. */
   intervalMs?: number;
+  /**
+   * How long one fetch of the secret may take; then it is aborted (`abortSignal`) and counted as a
+   * failed refresh. Default 30000.
+   */
+  timeoutMs?: number;
 }
 
 export interface EntraPgModuleOptions {

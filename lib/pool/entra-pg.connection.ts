@@ -47,7 +47,13 @@ export class EntraPgConnection implements OnApplicationShutdown {
       name,
       this.logger,
     );
-    this.pool = new EntraPgPool({ config: this.config, refresher: this.refresher, connectionName: name, logger: this.logger });
+    this.pool = new EntraPgPool({
+      config: this.config,
+      refresher: this.refresher,
+      connectionName: name,
+      logger: this.logger,
+      drainTimeoutMs: options.drainTimeoutMs ?? 10_000,
+    });
   }
 
   /** Gets the first secret and runs `SELECT 1`, retrying, so bad credentials fail the boot. */
@@ -57,6 +63,8 @@ export class EntraPgConnection implements OnApplicationShutdown {
     const target = `${this.config.host}:${this.config.port}/${this.config.database}`;
     for (let attempt = 1; ; attempt += 1) {
       try {
+        // Start-up's own retries are its backoff: each attempt asks the source again.
+        await this.refresher.fetchNow();
         await this.pool.query('SELECT 1');
         const user = this.refresher.snapshot().user ?? this.config.user;
         this.logger.log(`Connected to ${target} as "${user}"`);
@@ -89,7 +97,7 @@ export class EntraPgConnection implements OnApplicationShutdown {
   }
 
   onApplicationShutdown(): Promise<void> {
-    return this.pool.shutdown(this.options.drainTimeoutMs ?? 10_000);
+    return this.pool.shutdown();
   }
 
   private createSource(credential: EntraTokenCredential | null): SecretSource {

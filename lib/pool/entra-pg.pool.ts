@@ -1,11 +1,11 @@
 import type { Logger } from '@nestjs/common';
 import pg from 'pg';
 import type { FetchedSecret } from '../credentials/secret-source.interface.js';
-import { EntraPgShutdownError, describeCause } from '../entra-pg.errors.js';
+import { EntraPgCredentialError, EntraPgLoginRefusedError, EntraPgShutdownError, describeCause } from '../entra-pg.errors.js';
 import type { CredentialRefresher } from '../refresh/credential-refresher.js';
-import { isLoginRejected } from './login-errors.js';
+import { isConnectionGone, isLoginRejected } from './login-errors.js';
 import { type ResolvedPoolConfig, toPgPoolConfig } from './pool-config.js';
-import { WaiterList } from './waiter-list.js';
+import { type AcquireCallback, WaiterList } from './waiter-list.js';
 
 /** Share of a connection's lifetime taken off at random, so connections do not all recycle together. */
 const LIFETIME_JITTER = 0.2;
@@ -15,26 +15,36 @@ const SOCKET_CLOSE_GRACE_MS = 5_000;
 type QueryCallback = (err: Error | undefined, result?: pg.QueryResult) => void;
 type ConnectCallback = (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void;
 
-type AcquireCallback = (error: Error | undefined, client?: pg.PoolClient) => void;
+/** One pg.Pool and the identity it logs in as; retired generations drain and never log in again. */
+interface Generation {
+  pool: pg.Pool;
+  user: string | undefined;
+  retired: boolean;
+  /** Its connections from creation (logging in included) until their sockets close. */
+  sockets: Set<pg.Client>;
+}
+
+/** Raised inside a retired generation's login, so the caller is sent to the active generation instead. */
+class RetiredGenerationError extends Error {}
 
 export interface EntraPgPoolDependencies {
   config: ResolvedPoolConfig;
   refresher: CredentialRefresher;
   connectionName: string;
   logger: Logger;
+  /** How long `end()` and shutdown wait for checked-out clients. */
+  drainTimeoutMs: number;
 }
 
 /**
  * The object injected as PG_POOL: one pg.Pool for the app's whole life. Behind it, one pg.Pool
  * per identity ("generation"); a token refresh keeps the generation (PostgreSQL checks a token
  * only at login, so open connections stay), a change of user or `rotate()` starts a new one and
- * lets the old one drain.
+ * lets the old one drain. Connections across generations never exceed `pool.max`.
  */
 export class EntraPgPool extends pg.Pool {
-  private active: pg.Pool | undefined;
-  private activeUser: string | undefined;
-  private readonly draining = new Set<pg.Pool>();
-  private readonly sockets = new Set<pg.Client>();
+  private active: Generation | undefined;
+  private readonly draining = new Set<Generation>();
   /** Clients handed out and not yet released, counted from pg-pool's own acquire/release events. */
   private checkedOut = 0;
   private readonly waiters = new WaiterList();
@@ -58,16 +68,23 @@ export class EntraPgPool extends pg.Pool {
   // pg-pool defines its counters as accessors, but @types/pg declares them as properties, which a
   // subclass may not redeclare as accessors; so they are defined here, summed over all generations.
   static {
-    for (const counter of ['totalCount', 'idleCount', 'waitingCount', 'expiredCount'] as const) {
+    for (const counter of ['totalCount', 'idleCount', 'expiredCount'] as const) {
       Object.defineProperty(EntraPgPool.prototype, counter, {
         configurable: true,
         get(this: EntraPgPool): number {
-          let total = this.active ? this.active[counter] : 0;
-          for (const pool of this.draining) total += pool[counter];
+          let total = this.active ? this.active.pool[counter] : 0;
+          for (const generation of this.draining) total += generation.pool[counter];
           return total;
         },
       });
     }
+    // A retired generation's queue holds only callers already moved to the active one.
+    Object.defineProperty(EntraPgPool.prototype, 'waitingCount', {
+      configurable: true,
+      get(this: EntraPgPool): number {
+        return this.active ? this.active.pool.waitingCount : 0;
+      },
+    });
   }
 
   override connect(): Promise<pg.PoolClient>;
@@ -113,12 +130,7 @@ export class EntraPgPool extends pg.Pool {
       return Promise.reject(new TypeError('Passing a function as the first parameter to pool.query is not supported'));
     }
     if (typeof (text as { submit?: unknown } | null)?.submit === 'function') {
-      // pg never calls back for a Submittable, so the connection would never be released.
-      return Promise.reject(
-        new TypeError(
-          'pool.query does not take a Submittable (Cursor, QueryStream); check out a client with pool.connect() and release it when the stream ends',
-        ),
-      );
+      return this.submit(text as pg.Submittable);
     }
     if (typeof values === 'function') {
       callback = values;
@@ -143,18 +155,21 @@ export class EntraPgPool extends pg.Pool {
 
   /**
    * Closes the pool: new and queued callers get an EntraPgShutdownError at once, checked-out
-   * clients have `drainTimeoutMs` to be released before their connections are closed anyway.
-   * Resolves when every socket has closed. A second call returns the first call's promise.
+   * clients have `drainTimeoutMs` (default: the module's drainTimeoutMs) to be released before
+   * their connections are closed anyway; logins under way are closed. Resolves when every socket
+   * has closed. A second call returns the first call's promise.
    */
-  shutdown(drainTimeoutMs = 10_000): Promise<void> {
+  shutdown(drainTimeoutMs = this.deps.drainTimeoutMs): Promise<void> {
     this.shutdownPromise ??= this.closeEverything(drainTimeoutMs);
     return this.shutdownPromise;
   }
 
   /** Moves new connections to a fresh pg.Pool with a newly fetched secret; the old one drains. */
   async rotate(): Promise<void> {
+    if (this.ending) throw this.shutdownError();
     const before = this.active;
-    const secret = await this.deps.refresher.forceRefresh(Date.now());
+    const secret = (await this.deps.refresher.forceRefresh(Date.now())) ?? (await this.deps.refresher.get());
+    if (this.ending) throw this.shutdownError();
     // A new user has already started a generation in adopt(); otherwise start one here.
     if (this.active === before) this.startGeneration(secret.user, 'rotate() was called');
   }
@@ -172,45 +187,79 @@ export class EntraPgPool extends pg.Pool {
     // opens. A checkout that pg-pool serves from an open connection needs no secret at all, so an
     // expired token with a failing identity service does not stop warm connections from serving.
     if (this.wouldOpenConnection() && !this.deps.refresher.peek()) {
-      this.deps.refresher.get().then(
-        () => this.checkout(false, callback),
-        (error: Error) => callback(error),
-      );
+      this.awaitSecret(callback);
       return;
     }
     this.checkout(false, callback);
   }
 
+  /**
+   * Waits for the refresher's fetch, tracked so that shutdown answers the caller, and bounded by
+   * pool.connectionTimeoutMillis like any other wait for a connection.
+   */
+  private awaitSecret(callback: AcquireCallback): void {
+    const waiter = this.waiters.add(callback, undefined, false);
+    const timeoutMs = this.deps.config.connectionTimeoutMillis;
+    let timer: NodeJS.Timeout | undefined;
+    const settle = (): boolean => {
+      clearTimeout(timer);
+      if (waiter.settled) return false;
+      waiter.settled = true;
+      this.waiters.remove(waiter);
+      return true;
+    };
+    if (timeoutMs > 0) {
+      timer = setTimeout(() => {
+        if (!settle()) return;
+        callback(
+          new EntraPgCredentialError(
+            `No ${this.deps.refresher.label} arrived within pool.connectionTimeoutMillis (${timeoutMs} ms) for a new ` +
+              `connection of "${this.deps.connectionName}"; the fetch is still under way (bounded by refresh.timeoutMs).`,
+            this.deps.connectionName,
+          ),
+        );
+      }, timeoutMs);
+      timer.unref();
+    }
+    this.deps.refresher.get().then(
+      () => {
+        if (settle()) this.checkout(false, callback);
+      },
+      (error: Error) => {
+        if (settle()) callback(error);
+      },
+    );
+  }
+
   /** Whether pg-pool would answer a connect() now by opening a new connection (and so log in). */
   private wouldOpenConnection(): boolean {
-    const pool = this.active;
-    return !pool || (pool.idleCount === 0 && pool.totalCount < this.deps.config.max);
+    const pool = this.active?.pool;
+    return !pool || (pool.idleCount === 0 && pool.totalCount < pool.options.max);
   }
 
   private checkout(retried: boolean, callback: AcquireCallback): void {
-    const pool = this.active;
-    if (!pool) {
-      callback(new Error('No credential has been fetched yet'));
-      return;
-    }
     if (this.ending) {
       callback(this.shutdownError());
       return;
     }
+    const generation = this.active;
+    if (!generation) {
+      callback(new EntraPgCredentialError('No credential has been fetched yet', this.deps.connectionName));
+      return;
+    }
+    const pool = generation.pool;
     const startedAt = Date.now();
-    // Only a caller that will wait (queued, or logging in) is tracked for shutdown; one served from
-    // an idle connection gets it on the next tick.
-    const waiter = pool.idleCount === 0 ? this.waiters.add(callback) : undefined;
+    // Every caller is tracked, even one an idle connection will serve: several callers in the same
+    // tick all see that one idle connection, and pg-pool hands it out only on the next tick.
+    const waiter = this.waiters.add(callback, pool, retried);
     pool.connect((error, client, done) => {
-      if (waiter) {
-        this.waiters.remove(waiter);
-        if (waiter.settled) {
-          // Shutdown already answered this caller; the late client goes straight back and closes.
-          if (client) done(true);
-          return;
-        }
-        waiter.settled = true;
+      this.waiters.remove(waiter);
+      if (waiter.settled) {
+        // Shutdown or a rotation already answered this caller; the late client closes.
+        if (client) done(true);
+        return;
       }
+      waiter.settled = true;
       if (client) {
         if (this.ending) {
           done(true);
@@ -220,19 +269,39 @@ export class EntraPgPool extends pg.Pool {
         callback(undefined, client);
         return;
       }
-      if (retried || this.ending || !isLoginRejected(error)) {
+      if (this.ending) {
+        callback(this.shutdownError());
+      } else if (error instanceof RetiredGenerationError) {
+        // Its generation retired while it logged in: the active generation serves it instead.
+        this.checkout(retried, callback);
+      } else if (!isLoginRejected(error)) {
         callback(error ?? new Error('pg-pool returned no client'));
-        return;
+      } else if (retried) {
+        callback(this.loginRefusedError(error));
+      } else {
+        this.retryWithNewSecret(startedAt, error, callback);
       }
-      this.retryWithNewSecret(startedAt, callback);
     });
   }
 
   /** The secret was revoked or rotated behind our back: one shared refresh, then one more try. */
-  private retryWithNewSecret(loginStartedAt: number, callback: AcquireCallback): void {
+  private retryWithNewSecret(loginStartedAt: number, loginError: Error | undefined, callback: AcquireCallback): void {
     this.deps.refresher.forceRefresh(loginStartedAt).then(
-      () => this.checkout(true, callback),
+      (secret) => (secret ? this.checkout(true, callback) : callback(this.loginRefusedError(loginError))),
       (refreshError: Error) => callback(refreshError),
+    );
+  }
+
+  private loginRefusedError(loginError: Error | undefined): EntraPgLoginRefusedError {
+    const code = (loginError as { code?: string } | undefined)?.code;
+    const user = this.active?.user ?? this.deps.config.user;
+    return new EntraPgLoginRefusedError(
+      `PostgreSQL refused the login of "${this.deps.connectionName}" as "${user}" even with a freshly fetched ` +
+        `${this.deps.refresher.label}: ${describeCause(loginError)}. Check that the role exists, that it is mapped to ` +
+        'this identity, and that pg_hba allows it.',
+      this.deps.connectionName,
+      code,
+      { cause: loginError },
     );
   }
 
@@ -243,27 +312,78 @@ export class EntraPgPool extends pg.Pool {
         return;
       }
       let released = false;
+      const release = (error: Error | undefined) => {
+        if (released) return false;
+        released = true;
+        client.removeListener('error', onError);
+        client.release(error);
+        return true;
+      };
       // A connection that dies mid-query emits 'error'; without this listener the process would crash.
       const onError = (error: Error) => {
-        if (released) return;
-        released = true;
-        client.release(error);
-        callback(error);
+        if (release(error)) callback(error);
       };
       client.once('error', onError);
-      // pg takes a config object and undefined values here too (a config keeps its own values);
-      // @types/pg types only the text-and-array form of this overload.
-      client.query(text as string, values as unknown[], (error: Error | null, result: pg.QueryResult) => {
-        client.removeListener('error', onError);
+      try {
+        // pg takes a config object and undefined values here too (a config keeps its own values);
+        // @types/pg types only the text-and-array form of this overload.
+        client.query(text as string, values as unknown[], (error: Error | null, result: pg.QueryResult) => {
+          // A server-side SQL error leaves the connection usable; keep it warm, unless the server
+          // ended the session (FATAL/PANIC). pg-pool itself drops connections no longer queryable.
+          const broken = error && (!(error instanceof pg.DatabaseError) || isConnectionGone(error));
+          if (!release(broken ? error : undefined)) return;
+          if (error) callback(error);
+          else callback(undefined, result);
+        });
+      } catch (error) {
+        // pg throws synchronously for a null query and other malformed input.
+        if (release(error as Error)) callback(error as Error);
+      }
+    });
+  }
+
+  /**
+   * Runs a Submittable (pg-query-stream, pg-cursor) on a client of its own, released when it ends,
+   * fails or closes. It is returned at once; a failure to get a client reaches it as an error.
+   */
+  private submit<T extends pg.Submittable>(submittable: T): T {
+    const events = submittable as unknown as Partial<NodeJS.EventEmitter>;
+    this.acquire((error, client) => {
+      if (!client) {
+        failSubmittable(submittable, error ?? new Error('pg-pool returned no client'));
+        return;
+      }
+      let released = false;
+      const release = (releaseError?: Error) => {
         if (released) return;
         released = true;
-        // A server-side SQL error leaves the connection usable; keep it warm. pg-pool itself drops
-        // connections that are no longer queryable.
-        client.release(error && !(error instanceof pg.DatabaseError) ? error : undefined);
-        if (error) callback(error);
-        else callback(undefined, result);
-      });
+        client.removeListener('error', onClientError);
+        events.removeListener?.('end', onEnd);
+        events.removeListener?.('error', onSubmittableError);
+        events.removeListener?.('close', onClose);
+        client.release(releaseError);
+      };
+      const onEnd = () => release();
+      const onSubmittableError = (submittableError: Error) => release(submittableError);
+      // Closed before its end (a stream destroyed early): the cursor may still be open, so the
+      // connection is not reused.
+      const onClose = () => release(new Error('closed before it ended'));
+      const onClientError = (clientError: Error) => {
+        release(clientError);
+        failSubmittable(submittable, clientError);
+      };
+      client.once('error', onClientError);
+      events.once?.('end', onEnd);
+      events.once?.('error', onSubmittableError);
+      events.once?.('close', onClose);
+      try {
+        client.query(submittable);
+      } catch (queryError) {
+        release(queryError as Error);
+        failSubmittable(submittable, queryError as Error);
+      }
     });
+    return submittable;
   }
 
   /** A new secret arrived: a new identity gets a new generation, the same identity keeps its connections. */
@@ -271,18 +391,38 @@ export class EntraPgPool extends pg.Pool {
     if (this.ending) return;
     if (!this.active) {
       this.startGeneration(secret.user, undefined);
-    } else if (secret.user !== this.activeUser) {
-      this.startGeneration(secret.user, `the user changed from "${this.activeUser}" to "${secret.user}"`);
+    } else if (secret.user !== this.active.user) {
+      this.startGeneration(secret.user, `the user changed from "${this.active.user}" to "${secret.user}"`);
     }
   }
 
   private startGeneration(user: string | undefined, reason: string | undefined): void {
     const previous = this.active;
-    const pool = new pg.Pool(toPgPoolConfig(this.deps.config, user, () => this.password()));
-    this.jitterLifetime(pool);
-    this.forwardEvents(pool);
-    this.active = pool;
-    this.activeUser = user;
+    const sockets = new Set<pg.Client>();
+    const generation: Generation = { pool: undefined as unknown as pg.Pool, user, retired: false, sockets };
+    const onClosed = () => this.socketClosed(generation);
+    const config: pg.PoolConfig = {
+      ...toPgPoolConfig(this.deps.config, user, () =>
+        // A draining generation never logs in again, least of all with the next identity's secret.
+        generation.retired ? Promise.reject(new RetiredGenerationError('this pool generation has retired')) : this.password(),
+      ),
+      // Tracks every connection from its creation, so shutdown also waits for logins under way.
+      Client: class TrackedClient extends pg.Client {
+        constructor(clientConfig?: string | pg.ClientConfig) {
+          super(clientConfig);
+          sockets.add(this);
+          this.once('end', () => {
+            sockets.delete(this);
+            onClosed();
+          });
+        }
+      },
+    };
+    generation.pool = new pg.Pool(config);
+    this.limitSize(generation);
+    this.jitterLifetime(generation.pool);
+    this.forwardEvents(generation.pool);
+    this.active = generation;
     if (previous) {
       this.rotationCount += 1;
       this.deps.logger.log(`Rotating to a new pool: ${reason}; the previous pool drains`);
@@ -295,6 +435,23 @@ export class EntraPgPool extends pg.Pool {
     const secret = this.deps.refresher.peek();
     if (secret) return secret.password;
     return this.deps.refresher.get().then((fresh) => fresh.password);
+  }
+
+  /**
+   * pg-pool reads `options.max` whenever it decides to open a connection: a retired generation
+   * opens none, and the active one only what the draining ones leave of `pool.max`.
+   */
+  private limitSize(generation: Generation): void {
+    const max = this.deps.config.max;
+    Object.defineProperty(generation.pool.options, 'max', {
+      configurable: true,
+      get: () => {
+        if (generation.retired) return 0;
+        let draining = 0;
+        for (const old of this.draining) draining += old.sockets.size;
+        return Math.max(0, max - draining);
+      },
+    });
   }
 
   /**
@@ -311,11 +468,7 @@ export class EntraPgPool extends pg.Pool {
 
   private forwardEvents(pool: pg.Pool): void {
     pool.on('connect', (client: pg.PoolClient) => {
-      this.sockets.add(client);
-      client.once('end', () => {
-        this.sockets.delete(client);
-        this.changed();
-      });
+      this.deps.refresher.loginSucceeded();
       this.emit('connect', client);
     });
     pool.on('acquire', (client: pg.PoolClient) => {
@@ -336,30 +489,50 @@ export class EntraPgPool extends pg.Pool {
     });
   }
 
-  /** Lets an old generation finish: callers queued on it are served first, then it ends. */
-  private retire(pool: pg.Pool): void {
-    this.draining.add(pool);
-    const tryEnd = () => {
-      if (pool.waitingCount > 0 || pool.ending) return;
-      pool.off('release', onRelease);
-      pool.end().then(
-        () => this.draining.delete(pool),
-        () => this.draining.delete(pool),
-      );
+  /**
+   * Lets an old generation finish: it ends at once (idle connections close, checked-out ones close
+   * on release), and the callers queued on it move to the active generation, since it will never
+   * open another connection to serve them.
+   */
+  private retire(generation: Generation): void {
+    generation.retired = true;
+    this.draining.add(generation);
+    for (const waiter of this.waiters.takeQueuedOn(generation.pool)) this.checkout(waiter.retried, waiter.callback);
+    const forget = () => {
+      this.draining.delete(generation);
+      this.pulseActive();
     };
-    const onRelease = () => setImmediate(tryEnd);
-    pool.on('release', onRelease);
-    tryEnd();
+    generation.pool.end().then(forget, forget);
+  }
+
+  private socketClosed(generation: Generation): void {
+    // A draining connection gone frees a slot for the active generation's queue.
+    if (generation.retired) this.pulseActive();
+    this.changed();
+  }
+
+  /**
+   * pg-pool looks at its queue only on its own events; a slot freed by another generation is not
+   * one of them. `_pulseQueue` is pg-pool's own "serve the queue now", present throughout pg-pool 3.
+   */
+  private pulseActive(): void {
+    const pool = this.active?.pool as { _pulseQueue?: () => void } | undefined;
+    if (!this.ending && typeof pool?._pulseQueue === 'function') pool._pulseQueue();
+  }
+
+  private openSockets(): pg.Client[] {
+    const all = this.active ? [...this.active.sockets] : [];
+    for (const generation of this.draining) all.push(...generation.sockets);
+    return all;
   }
 
   private async closeEverything(drainTimeoutMs: number): Promise<void> {
     (this as { ending: boolean }).ending = true;
     this.deps.refresher.stop();
-    const stopping = this.shutdownError();
-    this.waiters.failAll(stopping);
-    const pools = [...this.draining, ...(this.active ? [this.active] : [])];
+    this.waiters.failAll(this.shutdownError());
+    const generations = [...this.draining, ...(this.active ? [this.active] : [])];
     // Idle connections close now; checked-out ones close as they are released.
-    for (const pool of pools) if (!pool.ending) pool.end().catch(() => undefined);
+    for (const { pool } of generations) if (!pool.ending) pool.end().catch(() => undefined);
     const busy = this.checkedOut;
     if (busy > 0) {
       this.deps.logger.log(`Shutting down: waiting up to ${drainTimeoutMs} ms for ${busy} checked-out client(s)`);
@@ -369,15 +542,17 @@ export class EntraPgPool extends pg.Pool {
       this.deps.logger.warn(
         `Shutting down: ${this.checkedOut} client(s) still checked out after ${drainTimeoutMs} ms; closing their connections`,
       );
-      // The pools have ended, so every connection still open is a checked-out one.
-      for (const client of this.sockets) void client.end().catch(() => undefined);
     }
-    const closed = await this.waitFor(() => this.sockets.size === 0, SOCKET_CLOSE_GRACE_MS);
+    // What is still open now is checked out past the deadline, or a login under way: close it.
+    for (const client of this.openSockets()) {
+      if (!(client as unknown as { _ending?: boolean })._ending) void client.end().catch(() => undefined);
+    }
+    const closed = await this.waitFor(() => this.openSockets().length === 0, SOCKET_CLOSE_GRACE_MS);
     if (!closed) {
-      for (const client of this.sockets) {
+      for (const client of this.openSockets()) {
         (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
       }
-      await this.waitFor(() => this.sockets.size === 0, SOCKET_CLOSE_GRACE_MS);
+      await this.waitFor(() => this.openSockets().length === 0, SOCKET_CLOSE_GRACE_MS);
     }
     (this as { ended: boolean }).ended = true;
     this.deps.logger.log('Pool closed');
@@ -412,4 +587,11 @@ export class EntraPgPool extends pg.Pool {
       this.deps.connectionName,
     );
   }
+}
+
+/** Hands an error to a Submittable the way pg would, so its reader sees it instead of waiting forever. */
+function failSubmittable(submittable: pg.Submittable, error: Error): void {
+  const target = submittable as unknown as { handleError?: (error: Error) => void; destroy?: (error: Error) => void };
+  if (typeof target.destroy === 'function') target.destroy(error);
+  else if (typeof target.handleError === 'function') target.handleError(error);
 }

@@ -1,31 +1,56 @@
-/** A caller waiting for a connection; shutdown answers it if pg-pool has not yet. */
+import type pg from 'pg';
+
+/** How a waiting caller is answered: a client, or an error. */
+export type AcquireCallback = (error: Error | undefined, client?: pg.PoolClient) => void;
+
+/** A caller waiting for a connection (or for the secret its login needs); shutdown answers it if nothing else has. */
 export interface Waiter {
   settled: boolean;
-  fail: (error: Error) => void;
+  callback: AcquireCallback;
+  /** The generation's pg.Pool it is queued on; undefined while it waits for a secret. */
+  pool: pg.Pool | undefined;
+  /** Whether its login has already been retried with a new secret. */
+  retried: boolean;
   prev: Waiter | undefined;
   next: Waiter | undefined;
 }
 
 /**
- * The callers waiting for a connection, as an intrusive doubly linked list. Every query under load
- * joins and leaves it; a Set keyed by fresh objects costs more than the rest of the pool wrapper.
+ * The callers waiting for a connection, as an intrusive doubly linked list. Every query joins and
+ * leaves it; a Set keyed by fresh objects costs more than the rest of the pool wrapper.
  */
 export class WaiterList {
   private head: Waiter | undefined;
 
-  add(fail: (error: Error) => void): Waiter {
-    const waiter: Waiter = { settled: false, fail, prev: undefined, next: this.head };
+  add(callback: AcquireCallback, pool: pg.Pool | undefined, retried: boolean): Waiter {
+    const waiter: Waiter = { settled: false, callback, pool, retried, prev: undefined, next: this.head };
     if (this.head) this.head.prev = waiter;
     this.head = waiter;
     return waiter;
   }
 
+  /** Unlinks a waiter; a no-op for one already removed. */
   remove(waiter: Waiter): void {
     if (waiter.prev) waiter.prev.next = waiter.next;
     else if (this.head === waiter) this.head = waiter.next;
     if (waiter.next) waiter.next.prev = waiter.prev;
     waiter.prev = undefined;
     waiter.next = undefined;
+  }
+
+  /** Settles and removes the waiters queued on `pool`, oldest first, and returns them. */
+  takeQueuedOn(pool: pg.Pool): Waiter[] {
+    const taken: Waiter[] = [];
+    for (let waiter = this.head; waiter; ) {
+      const next = waiter.next;
+      if (waiter.pool === pool && !waiter.settled) {
+        this.remove(waiter);
+        waiter.settled = true;
+        taken.unshift(waiter);
+      }
+      waiter = next;
+    }
+    return taken;
   }
 
   /** Settles and removes every waiter with `error`. */
@@ -36,8 +61,10 @@ export class WaiterList {
       const next = waiter.next;
       waiter.prev = undefined;
       waiter.next = undefined;
-      waiter.settled = true;
-      waiter.fail(error);
+      if (!waiter.settled) {
+        waiter.settled = true;
+        waiter.callback(error);
+      }
       waiter = next;
     }
   }

@@ -1,7 +1,7 @@
 import type { Logger } from '@nestjs/common';
 import type { FetchedSecret, SecretSource } from '../credentials/secret-source.interface.js';
 import { EntraPgCredentialError, EntraPgShutdownError, describeCause } from '../entra-pg.errors.js';
-import { type RefreshSettings, refreshDelay, retryDelay } from './refresh-schedule.js';
+import { MAX_TIMER_MS, type RefreshSettings, expiryProblem, refreshDelay, retryDelay } from './refresh-schedule.js';
 
 /** What the health indicator reads; never holds the secret. */
 export interface CredentialSnapshot {
@@ -21,19 +21,33 @@ export interface CredentialSnapshot {
 
 interface CachedSecret extends FetchedSecret {
   fetchedAt: number;
+  /** Fetched because the server refused a login, rather than on schedule. */
+  forced: boolean;
+}
+
+/** One fetch under way; `finish` settles it once, whichever of answer, timeout or stop comes first. */
+interface Flight {
+  promise: Promise<FetchedSecret>;
+  forced: boolean;
+  finish(outcome: { secret: FetchedSecret } | { error: unknown }): void;
 }
 
 /**
  * Owns the current secret: fetches it ahead of expiry, one request at a time, and hands it out
  * synchronously so that opening a connection never waits on the identity service while a valid
- * secret is cached.
+ * secret is cached. Every fetch is bounded by `timeoutMs` and by stop(); no caller waits on a
+ * source that never answers.
  */
 export class CredentialRefresher {
   private current: CachedSecret | undefined;
-  private inFlight: Promise<FetchedSecret> | undefined;
+  private flight: Flight | undefined;
   private timer: NodeJS.Timeout | undefined;
   private nextRefreshAt: number | undefined;
   private failures = 0;
+  /** Fetches in a row that handed back the secret already held. */
+  private unchangedInARow = 0;
+  /** Forced secrets in a row that the server refused as well; reset by a successful login. */
+  private refusedInARow = 0;
   private lastError: string | undefined;
   private lastAttemptAt = 0;
   private lastForcedAt = Number.NEGATIVE_INFINITY;
@@ -50,6 +64,11 @@ export class CredentialRefresher {
     private readonly random: () => number = Math.random,
   ) {}
 
+  /** What one secret is called in messages ("Entra token", "vault secret"). */
+  get label(): string {
+    return this.source.label;
+  }
+
   /** Called with every newly fetched secret, before callers waiting for it resume. */
   onSecret(listener: (secret: FetchedSecret) => void): void {
     this.listeners.push(listener);
@@ -61,37 +80,60 @@ export class CredentialRefresher {
     return current && (current.expiresAt === undefined || current.expiresAt > this.now()) ? current : undefined;
   }
 
-  /** A usable secret: the cached one, or the result of the one fetch in flight (started if needed). */
+  /**
+   * A usable secret: the cached one, or the result of the one fetch in flight (started if needed).
+   * While the source is failing, callers fail at once: the backoff timer alone retries, so neither a
+   * burst of callers nor a slow-failing source makes each caller wait out an attempt of its own.
+   */
   get(): Promise<FetchedSecret> {
     const valid = this.peek();
     if (valid) return Promise.resolve(valid);
     if (this.stopped) return Promise.reject(this.shutdownError());
-    if (this.inFlight) return this.inFlight;
-    // While the source keeps failing, callers fail fast instead of each hammering it; a scheduled
-    // retry keeps going, and an on-demand fetch is allowed again after the forced-refresh interval.
-    if (this.failures > 0 && this.now() - this.lastAttemptAt < this.settings.forcedRefreshMinIntervalMs) {
-      return Promise.reject(this.unavailableError());
-    }
-    return this.refresh();
+    if (this.failures > 0) return Promise.reject(this.unavailableError());
+    return this.refresh(false);
+  }
+
+  /** Like get(), but starts a fetch even while failing: for start-up, whose own retries are the backoff. */
+  fetchNow(): Promise<FetchedSecret> {
+    const valid = this.peek();
+    if (valid) return Promise.resolve(valid);
+    if (this.stopped) return Promise.reject(this.shutdownError());
+    return this.refresh(false);
   }
 
   /**
-   * A new secret after the server rejected a login that began at `loginStartedAt`. Concurrent
-   * callers share one fetch; a secret fetched after their login began is already the answer.
+   * A new secret after the server refused a login that began at `loginStartedAt`; concurrent callers
+   * share one fetch, and a secret fetched after their login began is already the answer. Resolves
+   * to undefined when no fresher secret is worth asking for: the last forced one was refused too
+   * (a missing role or a pg_hba rule, not an old token), so asking again per caller would only
+   * hammer the identity service.
    */
-  forceRefresh(loginStartedAt: number): Promise<FetchedSecret> {
+  forceRefresh(loginStartedAt: number): Promise<FetchedSecret | undefined> {
     if (this.stopped) return Promise.reject(this.shutdownError());
-    if (this.inFlight) return this.inFlight;
-    if (this.current && this.current.fetchedAt >= loginStartedAt) return this.get();
-    if (this.now() - this.lastForcedAt < this.settings.forcedRefreshMinIntervalMs) return this.get();
-    this.lastForcedAt = this.now();
+    if (this.flight) return this.flight.promise;
+    const current = this.current;
+    if (current && current.fetchedAt >= loginStartedAt) return this.get();
+    const now = this.now();
+    if (current?.forced && now - current.fetchedAt < retryDelay(this.refusedInARow + 1, this.settings, () => 1)) {
+      return Promise.resolve(undefined);
+    }
+    if (now - this.lastForcedAt < this.settings.forcedRefreshMinIntervalMs) return this.get();
+    if (current?.forced) this.refusedInARow += 1;
+    this.lastForcedAt = now;
     this.logger.warn(`Login rejected with the current ${this.source.label}; fetching a new one`);
-    return this.refresh();
+    return this.refresh(true);
   }
 
+  /** A login succeeded: forced refreshes are worth trying again at once after the next refusal. */
+  loginSucceeded(): void {
+    this.refusedInARow = 0;
+  }
+
+  /** Stops the timer and answers every caller waiting on a fetch with an EntraPgShutdownError. */
   stop(): void {
     this.stopped = true;
     this.clearTimer();
+    this.flight?.finish({ error: this.shutdownError() });
   }
 
   snapshot(): CredentialSnapshot {
@@ -107,47 +149,86 @@ export class CredentialRefresher {
       lastError: this.lastError,
       requests: this.requests,
       // A fetch in flight is always the latest attempt.
-      refreshingSince: this.inFlight ? this.lastAttemptAt : undefined,
+      refreshingSince: this.flight ? this.lastAttemptAt : undefined,
     };
   }
 
-  private refresh(): Promise<FetchedSecret> {
-    if (this.inFlight) return this.inFlight;
+  private refresh(forced: boolean): Promise<FetchedSecret> {
+    if (this.flight) return this.flight.promise;
     this.clearTimer();
     this.lastAttemptAt = this.now();
     this.requests += 1;
-    let fetching: Promise<FetchedSecret>;
+    const controller = new AbortController();
+    let resolve!: (secret: FetchedSecret) => void;
+    let reject!: (error: unknown) => void;
+    const flight: Flight = {
+      promise: new Promise<FetchedSecret>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      }),
+      forced,
+      finish: (outcome) => {
+        if (this.flight !== flight) return;
+        this.flight = undefined;
+        clearTimeout(timeout);
+        if ('secret' in outcome) {
+          const problem = expiryProblem(outcome.secret, this.now(), this.source.label);
+          if (problem === undefined) {
+            this.succeeded(outcome.secret, forced);
+            resolve(outcome.secret);
+            return;
+          }
+          outcome = { error: new EntraPgCredentialError(`${this.source.description}: ${problem}`, this.connectionName) };
+        }
+        // Tell the source to give up; whatever it answers later is ignored.
+        controller.abort(outcome.error);
+        if (outcome.error instanceof EntraPgShutdownError) {
+          reject(outcome.error);
+          return;
+        }
+        this.failed(outcome.error);
+        reject(this.unavailableError(outcome.error));
+      },
+    };
+    this.flight = flight;
+    // A scheduled refresh has no caller; its outcome is recorded by finish().
+    flight.promise.catch(() => undefined);
+    const timeout = setTimeout(() => {
+      flight.finish({
+        error: new EntraPgCredentialError(
+          `${this.source.description} did not answer within ${this.settings.timeoutMs} ms (refresh.timeoutMs)`,
+          this.connectionName,
+        ),
+      });
+    }, Math.min(this.settings.timeoutMs, MAX_TIMER_MS));
+    timeout.unref();
     try {
-      fetching = this.source.fetch();
+      this.source.fetch(controller.signal).then(
+        (secret) => flight.finish({ secret }),
+        (error: unknown) => flight.finish({ error }),
+      );
     } catch (error) {
-      fetching = Promise.reject(error);
+      flight.finish({ error });
     }
-    const flight = fetching.then(
-      (secret) => {
-        this.inFlight = undefined;
-        this.succeeded(secret);
-        return secret;
-      },
-      (error: unknown) => {
-        this.inFlight = undefined;
-        this.failed(error);
-        throw this.unavailableError(error);
-      },
-    );
-    this.inFlight = flight;
-    return flight;
+    return flight.promise;
   }
 
-  private succeeded(secret: FetchedSecret): void {
+  private succeeded(secret: FetchedSecret, forced: boolean): void {
     const now = this.now();
     const unchanged = this.current?.password === secret.password && this.current.user === secret.user;
-    this.current = { ...secret, fetchedAt: now };
+    this.current = { ...secret, fetchedAt: now, forced };
     if (this.failures > 0) {
       this.logger.log(`Credential refresh recovered after ${this.failures} failed attempt(s)`);
     }
     this.failures = 0;
     this.lastError = undefined;
-    const delay = this.stopped ? undefined : refreshDelay(secret, now, this.settings, this.random);
+    this.unchangedInARow = unchanged ? this.unchangedInARow + 1 : 0;
+    let delay = this.stopped ? undefined : refreshDelay(secret, now, this.settings, this.random);
+    // A caching source hands back the token already held until it decides to renew; asking again
+    // as the expiry nears must back off like a failure, or the halving delays become a loop.
+    if (delay !== undefined && unchanged && secret.expiresAt !== undefined) {
+      delay = Math.max(delay, retryDelay(this.unchangedInARow, this.settings, this.random));
+    }
     if (delay === undefined) {
       this.nextRefreshAt = undefined;
     } else {
@@ -181,16 +262,25 @@ export class CredentialRefresher {
     }
   }
 
+  /** Arms the next refresh `delay` ms from now, in steps no longer than setTimeout honours. */
   private schedule(delay: number): void {
     this.clearTimer();
-    this.nextRefreshAt = this.now() + delay;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      // Failures are recorded and logged in failed(); nobody awaits a scheduled refresh.
-      this.refresh().catch(() => undefined);
-    }, delay);
-    // A refresh timer must never keep the process alive.
-    this.timer.unref();
+    const dueAt = this.now() + delay;
+    this.nextRefreshAt = dueAt;
+    const arm = (wait: number) => {
+      const capped = wait > MAX_TIMER_MS;
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        if (capped) {
+          arm(Math.max(1, dueAt - this.now()));
+          return;
+        }
+        this.refresh(false);
+      }, capped ? MAX_TIMER_MS : wait);
+      // A refresh timer must never keep the process alive.
+      this.timer.unref();
+    };
+    arm(delay);
   }
 
   private clearTimer(): void {
@@ -206,11 +296,12 @@ export class CredentialRefresher {
         ? `the last ${this.source.label} expired ${seconds(this.now() - current.expiresAt)} ago`
         : `no ${this.source.label} has been fetched yet`;
     const reason = cause !== undefined ? describeCause(cause) : this.lastError;
+    const next = this.nextRefreshAt === undefined ? '' : ` The next attempt is in ${seconds(this.nextRefreshAt - this.now())}.`;
     const message =
       cause instanceof EntraPgCredentialError
         ? cause.message
         : `No usable credential for PostgreSQL connection "${this.connectionName}": ${state} and fetching one from ` +
-          `${this.source.description} failed ${this.failures} time(s) (last error: ${reason}). ` +
+          `${this.source.description} failed ${this.failures} time(s) (last error: ${reason}).${next} ` +
           'Check that the identity or secret source is reachable and configured.';
     return new EntraPgCredentialError(message, this.connectionName, { cause });
   }

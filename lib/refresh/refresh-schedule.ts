@@ -8,6 +8,8 @@ export interface RefreshSettings {
   forcedRefreshMinIntervalMs: number;
   /** How often to re-read a secret that carries no expiry (vault); undefined: never. */
   intervalMs: number | undefined;
+  /** How long one fetch may take before it is abandoned (and aborted) and counted as a failure. */
+  timeoutMs: number;
 }
 
 export const DEFAULT_REFRESH_SETTINGS: RefreshSettings = {
@@ -17,10 +19,20 @@ export const DEFAULT_REFRESH_SETTINGS: RefreshSettings = {
   jitterRatio: 0.1,
   forcedRefreshMinIntervalMs: 1_000,
   intervalMs: 5 * 60_000,
+  timeoutMs: 30_000,
 };
 
 /** Below this a refresh loop would spin on a token that is about to expire. */
 const MIN_DELAY_MS = 100;
+
+/**
+ * Largest delay Node's setTimeout honours (2^31-1 ms, about 24.8 days); a larger one fires after
+ * 1 ms. Longer waits are armed in steps of at most this.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Epoch milliseconds below this (March 1973) are almost certainly seconds passed as milliseconds. */
+const SECONDS_NOT_MILLISECONDS = 100_000_000_000;
 
 /**
  * Milliseconds until the next ahead-of-time refresh of a secret; for a secret without expiry,
@@ -35,14 +47,17 @@ export function refreshDelay(
 ): number | undefined {
   const { expiresAt, refreshAfter } = secret;
   if (expiresAt === undefined) return settings.intervalMs;
-  const lifetime = Math.max(0, expiresAt - now);
-  const refreshAt =
-    refreshAfter !== undefined && refreshAfter > now && refreshAfter < expiresAt
-      ? refreshAfter
-      : expiresAt - Math.min(settings.marginMs, lifetime / 2);
-  // Spread replicas across part of the lead time so they do not all ask the identity service at once.
-  const lead = expiresAt - refreshAt;
-  const delay = refreshAt - now - random() * settings.jitterRatio * lead;
+  let delay: number;
+  if (refreshAfter !== undefined && refreshAfter > now && refreshAfter < expiresAt) {
+    // A caching credential (MSAL) returns the same token until refreshAfter: asking earlier gets
+    // nothing new. So replicas are spread after it, within the first half of what is left.
+    delay = refreshAfter - now + random() * settings.jitterRatio * ((expiresAt - refreshAfter) / 2);
+  } else {
+    const lifetime = Math.max(0, expiresAt - now);
+    const refreshAt = expiresAt - Math.min(settings.marginMs, lifetime / 2);
+    // Spread replicas across part of the lead time so they do not all ask the identity service at once.
+    delay = refreshAt - now - random() * settings.jitterRatio * (expiresAt - refreshAt);
+  }
   return Math.max(MIN_DELAY_MS, Math.round(delay));
 }
 
@@ -50,4 +65,20 @@ export function refreshDelay(
 export function retryDelay(failures: number, settings: RefreshSettings, random: () => number): number {
   const step = Math.min(settings.retryMaxMs, settings.retryBaseMs * 2 ** Math.max(0, failures - 1));
   return Math.max(MIN_DELAY_MS, Math.round(step * (0.5 + random() * 0.5)));
+}
+
+/**
+ * Why a freshly fetched secret cannot be used as it is, or undefined when it can. A secret that is
+ * already expired would otherwise be fetched again at once, in a loop.
+ */
+export function expiryProblem(secret: Pick<FetchedSecret, 'expiresAt'>, now: number, label: string): string | undefined {
+  const { expiresAt } = secret;
+  if (expiresAt === undefined || expiresAt > now) return undefined;
+  if (expiresAt < SECONDS_NOT_MILLISECONDS) {
+    return (
+      `the ${label} expiry ${expiresAt} looks like seconds since the epoch; it must be in milliseconds ` +
+      '(expiresOnTimestamp in ms, or expiresAt as new Date(seconds * 1000))'
+    );
+  }
+  return `the ${label} handed out had already expired ${Math.round((now - expiresAt) / 1000)} s ago (an overdue rotation?)`;
 }

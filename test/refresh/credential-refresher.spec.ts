@@ -132,7 +132,7 @@ describe('CredentialRefresher', () => {
     source.answer(10 * 60_000);
     await Promise.all(forced);
     // A caller whose login began before that refresh gets the new secret without another fetch.
-    expect((await refresher.forceRefresh(loginStartedAt)).password).toBe('token-2');
+    expect((await refresher.forceRefresh(loginStartedAt))?.password).toBe('token-2');
     expect(source.calls).toBe(2);
   });
 
