@@ -543,15 +543,16 @@ export class EntraPgPool extends pg.Pool {
         `Shutting down: ${this.checkedOut} client(s) still checked out after ${drainTimeoutMs} ms; closing their connections`,
       );
     }
-    // What is still open now is checked out past the deadline, or a login under way: close it.
+    // What is still open now is checked out past the deadline, or a login under way. A login is cut
+    // off (pg's end() on a half-open handshake waits for the server); a session says goodbye.
     for (const client of this.openSockets()) {
-      if (!(client as unknown as { _ending?: boolean })._ending) void client.end().catch(() => undefined);
+      const state = client as unknown as { _connected?: boolean; _ending?: boolean };
+      if (!state._connected) destroySocket(client);
+      else if (!state._ending) void client.end().catch(() => undefined);
     }
     const closed = await this.waitFor(() => this.openSockets().length === 0, SOCKET_CLOSE_GRACE_MS);
     if (!closed) {
-      for (const client of this.openSockets()) {
-        (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
-      }
+      for (const client of this.openSockets()) destroySocket(client);
       await this.waitFor(() => this.openSockets().length === 0, SOCKET_CLOSE_GRACE_MS);
     }
     (this as { ended: boolean }).ended = true;
@@ -587,6 +588,10 @@ export class EntraPgPool extends pg.Pool {
       this.deps.connectionName,
     );
   }
+}
+
+function destroySocket(client: pg.Client): void {
+  (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
 }
 
 /** Hands an error to a Submittable the way pg would, so its reader sees it instead of waiting forever. */

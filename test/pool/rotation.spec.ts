@@ -76,4 +76,42 @@ describe('rotation to a new identity', () => {
       await app.close();
     }
   });
+
+  it('never exceeds pool.max across generations while the old one drains, and the old one opens no login', async () => {
+    await db.adminPool.query(`ALTER ROLE vault_a PASSWORD 'secret-a-1'`);
+    const vault = new RotatingVault();
+    const app = await bootPool(db, { credentials: vault, pool: { max: 4 }, refresh: { intervalMs: 60_000 } });
+    const logins: string[] = [];
+    app.pool.on('connect', (client: { user?: string }) => logins.push(client.user ?? '?'));
+    let peak = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        peak = Math.max(peak, app.pool.totalCount, (await db.backends('vault_a')) + (await db.backends('vault_b')));
+        await sleep(10);
+      }
+    })();
+    try {
+      // Every slot busy on the old identity, and callers queued behind them.
+      const busy = Array.from({ length: 4 }, () => app.pool.query('SELECT current_user AS u, pg_sleep(0.6)'));
+      await sleep(150);
+      const queuedOnOld = Array.from({ length: 4 }, () => app.pool.query('SELECT current_user AS u'));
+      vault.current = { user: 'vault_b', password: 'secret-b-1' };
+      await (app.pool as EntraPgPool).rotate();
+      const burst = Array.from({ length: 8 }, () => app.pool.query('SELECT current_user AS u'));
+      const results = await Promise.all([...busy, ...queuedOnOld, ...burst]);
+      expect(results.slice(0, 4).every((r) => r.rows[0].u === 'vault_a')).toBe(true);
+      expect(results.slice(8).every((r) => r.rows[0].u === 'vault_b')).toBe(true);
+      sampling = false;
+      await sampler;
+      expect(peak).toBeLessThanOrEqual(4);
+      const firstB = logins.indexOf('vault_b');
+      expect(firstB).toBeGreaterThan(-1);
+      expect(logins.slice(firstB).filter((user) => user === 'vault_a')).toEqual([]);
+    } finally {
+      sampling = false;
+      await sampler;
+      await app.close();
+    }
+  });
 });

@@ -1,0 +1,165 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import {
+  EntraPgCredentialError,
+  EntraPgLoginRefusedError,
+  EntraPgShutdownError,
+  type EntraAccessToken,
+  type EntraTokenCredential,
+} from '../../lib/index.js';
+import type { EntraPgPool } from '../../lib/pool/entra-pg.pool.js';
+import { LogCapture } from '../support/log-capture.js';
+import { bootPool, newRole, sleep } from '../support/harness.js';
+import { startPostgres, type TestPostgres } from '../support/postgres.js';
+
+/** Resolves to 'pending' when the promise has not settled within `ms`. */
+function settledWithin<T>(promise: Promise<T>, ms: number): Promise<T | 'pending'> {
+  return Promise.race([promise, sleep(ms).then(() => 'pending' as const)]);
+}
+
+/** A credential that passes through to `inner` until `hang` is set; then getToken never answers. */
+class HangableCredential implements EntraTokenCredential {
+  hang = false;
+  requests = 0;
+  signals: AbortSignal[] = [];
+  constructor(private readonly inner: EntraTokenCredential) {}
+  getToken(scopes: string | string[], options?: { abortSignal?: AbortSignal }): Promise<EntraAccessToken | null> {
+    this.requests += 1;
+    if (options?.abortSignal) this.signals.push(options.abortSignal);
+    return this.hang ? new Promise(() => undefined) : this.inner.getToken(scopes, options);
+  }
+}
+
+/** A TCP server on 127.0.0.1 that accepts connections and never answers: a login that never ends. */
+async function silentServer(): Promise<{ server: Server; port: number; sockets: Set<Socket> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    // Reading lets 'close' follow the client's FIN.
+    socket.resume();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, port: (server.address() as AddressInfo).port, sockets };
+}
+
+describe('failure modes: hangs, shutdown, refused logins', () => {
+  let db: TestPostgres;
+  beforeAll(async () => {
+    db = await startPostgres();
+  });
+  afterAll(() => db.stop());
+  beforeEach(() => {
+    LogCapture.install();
+  });
+
+  it('a token request that never answers: callers needing a login settle within connectionTimeoutMillis, close() leaves nothing pending', async () => {
+    const authority = await newRole(db, 1_500);
+    const credential = new HangableCredential(authority);
+    const app = await bootPool(db, {
+      credential,
+      pool: { max: 4, connectionTimeoutMillis: 800, idleTimeoutMillis: 100 },
+      refresh: { timeoutMs: 60_000 },
+    });
+    try {
+      credential.hang = true;
+      await sleep(1_700); // the token expired; the idle connections closed
+      expect(app.pool.totalCount).toBe(0);
+      const started = Date.now();
+      const results = await Promise.all(
+        Array.from({ length: 6 }, () => settledWithin(app.pool.query('SELECT 1').catch((e: unknown) => e), 3_000)),
+      );
+      expect(results.every((r) => r instanceof EntraPgCredentialError)).toBe(true);
+      expect((results[0] as Error).message).toMatch(/connectionTimeoutMillis \(800 ms\)/);
+      expect(Date.now() - started).toBeLessThan(2_500);
+      const late = app.pool.query('SELECT 1').catch((e: unknown) => e);
+      const closed = await settledWithin(app.close(), 5_000);
+      expect(closed).not.toBe('pending');
+      expect(await settledWithin(late, 100)).toBeInstanceOf(Error);
+      expect(credential.signals.at(-1)?.aborted).toBe(true);
+    } finally {
+      await app.close();
+      await authority.close();
+    }
+  });
+
+  it('without connectionTimeoutMillis, shutdown still answers callers waiting on a hung token request', async () => {
+    const authority = await newRole(db, 60_000);
+    const credential = new HangableCredential(authority);
+    credential.hang = true;
+    const app = await bootPool(db, { credential, lazyConnect: true, pool: { max: 2 } });
+    const waiting = Array.from({ length: 5 }, () => app.pool.query('SELECT 1').catch((e: unknown) => e));
+    await sleep(100);
+    expect(await settledWithin(app.close(), 5_000)).not.toBe('pending');
+    const answers = await Promise.all(waiting.map((p) => settledWithin(p, 100)));
+    expect(answers.every((a) => a instanceof EntraPgShutdownError)).toBe(true);
+    await authority.close();
+  });
+
+  it('shutdown answers every caller of a burst that arrived in the same tick as one idle connection', async () => {
+    const authority = await newRole(db, 60_000);
+    const app = await bootPool(db, { credential: authority, pool: { max: 1 } });
+    expect(app.pool.idleCount).toBe(1);
+    const burst = [
+      ...Array.from({ length: 10 }, () => app.pool.query('SELECT 1').catch((e: unknown) => e)),
+      ...Array.from({ length: 5 }, () => app.pool.connect().then((c) => (c.release(), 'client'), (e: unknown) => e)),
+    ];
+    const closing = app.close();
+    const answers = await Promise.all(burst.map((p) => settledWithin(p, 3_000)));
+    expect(answers.filter((a) => a === 'pending')).toEqual([]);
+    await closing;
+    expect(await db.backends(authority.role)).toBe(0);
+    await authority.close();
+  });
+
+  it('closes a login still in progress before shutdown resolves', async () => {
+    const silent = await silentServer();
+    const app = await bootPool(db, { host: '127.0.0.1', port: silent.port, password: 'x', user: 'u', lazyConnect: true });
+    try {
+      const query = app.pool.query('SELECT 1').catch((e: unknown) => e);
+      // Bounded: the socket reaches the server within a second.
+      for (let i = 0; i < 100 && silent.sockets.size === 0; i += 1) await sleep(10);
+      expect(silent.sockets.size).toBe(1);
+      expect(await settledWithin(app.close(), 8_000)).not.toBe('pending');
+      expect(await settledWithin(query, 100)).toBeInstanceOf(EntraPgShutdownError);
+      for (let i = 0; i < 100 && silent.sockets.size > 0; i += 1) await sleep(10);
+      expect(silent.sockets.size).toBe(0);
+    } finally {
+      await app.close();
+      silent.server.close();
+    }
+  });
+
+  it('end() waits the configured drainTimeoutMs, not a fixed 10 s, and rotate() after shutdown is refused', async () => {
+    const authority = await newRole(db, 60_000);
+    const app = await bootPool(db, { credential: authority, pool: { max: 2 }, drainTimeoutMs: 300 });
+    const client = await app.pool.connect();
+    const started = Date.now();
+    expect(await settledWithin(app.pool.end(), 4_000)).not.toBe('pending');
+    expect(Date.now() - started).toBeLessThan(4_000);
+    expect(() => client.release()).not.toThrow();
+    await expect((app.pool as EntraPgPool).rotate()).rejects.toBeInstanceOf(EntraPgShutdownError);
+    await app.close();
+    await authority.close();
+  });
+
+  it('a login the server keeps refusing gets one forced refresh, then a clear error per caller, not a token storm', async () => {
+    const authority = await newRole(db, 60_000, () => ({ upn: 'no_such_role' }));
+    const app = await bootPool(db, { credential: authority, lazyConnect: true, pool: { max: 5 } });
+    try {
+      for (let round = 0; round < 3; round += 1) {
+        const answers = await Promise.all(Array.from({ length: 20 }, () => app.pool.query('SELECT 1').catch((e: unknown) => e)));
+        expect(answers.every((a) => a instanceof EntraPgLoginRefusedError)).toBe(true);
+        expect((answers[0] as EntraPgLoginRefusedError).code).toBe('28P01');
+        expect((answers[0] as Error).message).toMatch(/refused the login of "default" as "no_such_role" even with a freshly fetched Entra token/);
+        await sleep(300);
+      }
+      // The first token, one forced refresh, and at most one more after the backoff.
+      expect(authority.requests).toBeLessThanOrEqual(3);
+    } finally {
+      await app.close();
+      await authority.close();
+    }
+  });
+});
