@@ -1,5 +1,7 @@
 import { type DynamicModule, Module, type Provider } from '@nestjs/common';
+import { ModulesContainer } from '@nestjs/core';
 import { randomUUID } from 'node:crypto';
+import { assertUniqueConnectionName } from './common/connection-name.registry.js';
 import { getEntraCredentialToken, getEntraPgConnectionToken, getEntraPgOptionsToken, getPgPoolToken } from './common/entra-pg.utils.js';
 import { validateOptions } from './common/validate-options.js';
 import { createDefaultCredential } from './credentials/default-credential.js';
@@ -61,8 +63,9 @@ export class EntraPgModule {
       },
       {
         provide: connectionToken,
-        inject: [optionsToken, credentialToken],
-        useFactory: async (options: EntraPgModuleOptions, credential: EntraTokenCredential | null) => {
+        inject: [optionsToken, credentialToken, ModulesContainer],
+        useFactory: async (options: EntraPgModuleOptions, credential: EntraTokenCredential | null, modules: ModulesContainer) => {
+          assertUniqueConnectionName(modules, EntraPgModule, connectionToken, name);
           const connection = new EntraPgConnection(name, options, credential);
           if (!options.lazyConnect) await connection.connectOnBoot();
           return connection;

@@ -188,6 +188,17 @@ describe('EntraPgModule', () => {
     }
   });
 
+  it('refuses two registrations with the same connection name at bootstrap, naming it', async () => {
+    const error = await bootError(
+      compile([
+        EntraPgModule.forRoot({ host: db.host, port: db.port, password: 'x', user: 'u', lazyConnect: true, name: 'orders' }),
+        EntraPgModule.forRootAsync({ name: 'orders', useFactory: () => ({ host: db.host, password: 'y', user: 'v', lazyConnect: true }) }),
+      ]),
+    );
+    expect(error).toBeInstanceOf(EntraPgConfigError);
+    expect((error as Error).message).toMatch(/EntraPgModule "orders" is registered 2 times; give each forRoot\(\)\/forRootAsync\(\) its own `name`/);
+  });
+
   it('lazyConnect skips the start-up token and check', async () => {
     const authority = await newRole(db, 60_000);
     const module = await compile([

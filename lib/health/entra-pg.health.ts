@@ -3,11 +3,23 @@ import { ModuleRef } from '@nestjs/core';
 import type pg from 'pg';
 import { getEntraPgConnectionToken } from '../common/entra-pg.utils.js';
 import { DEFAULT_CONNECTION_NAME } from '../entra-pg.constants.js';
-import { EntraPgConfigError, describeCause } from '../entra-pg.errors.js';
+import { describeCause } from '../entra-pg.errors.js';
 import type { EntraPgConnection, EntraPgConnectionStatus } from '../pool/entra-pg.connection.js';
 import type { EntraPgHealthCheckOptions, EntraPgHealthDetails, EntraPgHealthResult } from './entra-pg-health.interface.js';
 
 type TerminusApi = typeof import('@nestjs/terminus');
+
+/** The details of a check whose connection does not exist: nothing known. */
+const NO_CONNECTION: EntraPgHealthDetails = {
+  tokenExpiresInSeconds: null,
+  tokenRefreshedAt: null,
+  nextRefreshInSeconds: null,
+  refreshFailures: 0,
+  lastError: null,
+  user: null,
+  pool: { total: 0, idle: 0, waiting: 0, max: 0 },
+  rotations: 0,
+};
 type HealthSession = ReturnType<InstanceType<TerminusApi['HealthIndicatorService']>['check']>;
 
 /**
@@ -21,6 +33,7 @@ type HealthSession = ReturnType<InstanceType<TerminusApi['HealthIndicatorService
 @Injectable()
 export class EntraPgHealthIndicator {
   private terminus: Promise<TerminusApi> | undefined;
+  private readonly pings = new WeakMap<EntraPgConnection, Ping>();
 
   constructor(private readonly moduleRef: ModuleRef) {}
 
@@ -29,7 +42,13 @@ export class EntraPgHealthIndicator {
     options: EntraPgHealthCheckOptions = {},
   ): Promise<EntraPgHealthResult<Key>> {
     const session = await this.session(key);
-    const connection = this.connection(options.connection ?? DEFAULT_CONNECTION_NAME);
+    const name = options.connection ?? DEFAULT_CONNECTION_NAME;
+    const connection = this.connection(name);
+    if (!connection) {
+      // A misspelt connection name is a failed check (503), not a crash of the health endpoint (500).
+      const message = `No EntraPgModule connection named "${name}" is registered.`;
+      return session.down({ ...NO_CONNECTION, message }) as unknown as EntraPgHealthResult<Key>;
+    }
     const problem = await this.problem(connection, options.timeoutMs ?? 1000);
     const details = toDetails(connection.status());
     const result = problem ? session.down({ ...details, message: problem }) : session.up({ ...details });
@@ -50,22 +69,36 @@ export class EntraPgHealthIndicator {
       }
     }
     try {
-      await ping(connection.pool, timeoutMs);
+      await this.ping(connection, timeoutMs);
       return undefined;
     } catch (error) {
       return describeCause(error);
     }
   }
 
-  private connection(name: string): EntraPgConnection {
+  /**
+   * One `SELECT 1` per connection at a time: probes that arrive while one is under way, or still
+   * queued for a client after its deadline, share its outcome, so a saturated pool never collects
+   * a queue of pings.
+   */
+  private ping(connection: EntraPgConnection, timeoutMs: number): Promise<void> {
+    let ping = this.pings.get(connection);
+    if (!ping) {
+      const started = startPing(connection.pool, timeoutMs);
+      this.pings.set(connection, started);
+      void started.gone.then(() => {
+        if (this.pings.get(connection) === started) this.pings.delete(connection);
+      });
+      ping = started;
+    }
+    return withDeadline(ping.result, timeoutMs);
+  }
+
+  private connection(name: string): EntraPgConnection | undefined {
     try {
       return this.moduleRef.get<EntraPgConnection>(getEntraPgConnectionToken(name), { strict: false });
-    } catch (cause) {
-      throw new EntraPgConfigError(
-        `EntraPgHealthIndicator: no EntraPgModule connection named "${name}" is registered.`,
-        name,
-        { cause },
-      );
+    } catch {
+      return undefined;
     }
   }
 
@@ -83,12 +116,19 @@ export class EntraPgHealthIndicator {
   }
 }
 
+interface Ping {
+  /** Settles with the ping's outcome, or rejects at its deadline. */
+  result: Promise<void>;
+  /** Resolves when the ping no longer holds or waits for a pool slot. */
+  gone: Promise<void>;
+}
+
 /**
  * `SELECT 1` on a client of its own, under a deadline. On timeout the client is destroyed rather
- * than returned, and a client that arrives after the deadline goes straight back, so a hung
- * ping never keeps a pool slot.
+ * than returned, and a client that arrives after the deadline goes straight back, so a hung ping
+ * never keeps a pool slot.
  */
-async function ping(pool: pg.Pool, timeoutMs: number): Promise<void> {
+function startPing(pool: pg.Pool, timeoutMs: number): Ping {
   let expired = false;
   let client: pg.PoolClient | undefined;
   let released = false;
@@ -107,27 +147,30 @@ async function ping(pool: pg.Pool, timeoutMs: number): Promise<void> {
     }, timeoutMs);
   });
   const attempt = (async () => {
-    const acquired = await pool.connect();
-    client = acquired;
-    if (expired) {
-      release();
-      return;
-    }
+    client = await pool.connect();
+    if (expired) return release();
     try {
-      await acquired.query('SELECT 1');
+      await client.query('SELECT 1');
       release();
     } catch (error) {
       release(error as Error);
       throw error;
     }
   })();
-  // The deadline may win; the attempt's own failure must then not go unhandled.
-  attempt.catch(() => undefined);
-  try {
-    await Promise.race([attempt, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
+  const result = Promise.race([attempt, deadline]).finally(() => clearTimeout(timer));
+  // Whichever loses the race must not go unhandled.
+  result.catch(() => undefined);
+  return { result, gone: attempt.then(noop, noop) };
+}
+
+function noop(): void {}
+
+function withDeadline(attempt: Promise<void>, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`SELECT 1 did not answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  return Promise.race([attempt, deadline]).finally(() => clearTimeout(timer));
 }
 
 function toDetails(status: EntraPgConnectionStatus): EntraPgHealthDetails {

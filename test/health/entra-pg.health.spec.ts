@@ -103,6 +103,10 @@ describe('EntraPgHealthIndicator', () => {
       expect(result.database.status).toBe('down');
       expect(result.database.message).toMatch(/SELECT 1 did not answer within 200 ms/);
       expect(result.database.pool.waiting).toBe(1);
+      // Fifty more probes while the slot is still held: they share the one queued ping.
+      const probes = await Promise.all(Array.from({ length: 50 }, () => t.indicator.isHealthy('database', { timeoutMs: 100 })));
+      expect(probes.every((p) => p.database.status === 'down')).toBe(true);
+      expect(t.pool.waitingCount).toBeLessThanOrEqual(1);
       held.release();
       await sleep(50);
       // The late client went straight back: the slot is free and the pool serves.
@@ -131,7 +135,9 @@ describe('EntraPgHealthIndicator', () => {
       const result = await indicator.isHealthy('reports-db', { connection: 'reports' });
       expect(result['reports-db'].status).toBe('up');
       expect(module.get(getPgPoolToken('reports'))).toBeDefined();
-      await expect(indicator.isHealthy('x', { connection: 'nope' })).rejects.toThrow(/no EntraPgModule connection named "nope"/);
+      // Down (503 through Terminus), never a thrown plain error (500).
+      const missing = await indicator.isHealthy('x', { connection: 'nope' });
+      expect(missing.x).toMatchObject({ status: 'down', message: 'No EntraPgModule connection named "nope" is registered.', user: null });
     } finally {
       await module.close();
       await a.close();
