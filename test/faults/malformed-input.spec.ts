@@ -1,6 +1,6 @@
 import { Test } from '@nestjs/testing';
 import { validateOptions } from '../../lib/common/validate-options.js';
-import { EntraPgConfigError, EntraPgCredentialError, EntraPgError, EntraPgModule } from '../../lib/index.js';
+import { EntraPgConfigError, EntraPgCredentialError, EntraPgLoginRefusedError, EntraPgModule } from '../../lib/index.js';
 import { EntraPgConnection } from '../../lib/pool/entra-pg.connection.js';
 import { createTestToken } from '../../lib/testing/index.js';
 import { LogCapture } from '../support/log-capture.js';
@@ -156,11 +156,13 @@ describe('malformed input never crashes, hangs or leaks a secret', () => {
         continue;
       }
       const clear =
-        outcome instanceof EntraPgError
-          ? outcome instanceof EntraPgCredentialError &&
-            /returned no access token|without a valid expiresOnTimestamp|not a JWT|none of the claims/.test(outcome.message)
-          : // Reached the server: pg's own login error, naming the user, not the password.
-            /password authentication failed for user/.test(outcome.message);
+        outcome instanceof EntraPgLoginRefusedError
+          ? // Reached the server, refused even with a fresh token: names the user and pg's reason, not the password.
+            /refused the login of "default" as ".+" even with a freshly fetched Entra token: .*password authentication failed for user/.test(
+              outcome.message,
+            )
+          : outcome instanceof EntraPgCredentialError &&
+            /returned no access token|without a valid expiresOnTimestamp|not a JWT|none of the claims/.test(outcome.message);
       if (!clear) problems.push(`case ${i}: unclear error: ${outcome.message}`);
       if (token && token.length > 8 && outcome.message.includes(token)) problems.push(`case ${i}: the token is in the message`);
     }
