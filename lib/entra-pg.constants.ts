@@ -4,6 +4,9 @@ export const DEFAULT_CONNECTION_NAME = 'default';
 /** Injection token of the default connection's pool (`getPgPoolToken()`). */
 export const PG_POOL = 'PG_POOL';
 
+/** Injection token of the default connection's current password, `() => Promise<string>` (`getPgPasswordToken()`). */
+export const PG_PASSWORD = 'PG_PASSWORD';
+
 /** Injection token of the default connection's TokenCredential (`getEntraCredentialToken()`). */
 export const ENTRA_CREDENTIAL = 'ENTRA_CREDENTIAL';
 

@@ -2,7 +2,13 @@ import { type DynamicModule, Module, type Provider } from '@nestjs/common';
 import { ModulesContainer } from '@nestjs/core';
 import { randomUUID } from 'node:crypto';
 import { assertUniqueConnectionName } from './common/connection-name.registry.js';
-import { getEntraCredentialToken, getEntraPgConnectionToken, getEntraPgOptionsToken, getPgPoolToken } from './common/entra-pg.utils.js';
+import {
+  getEntraCredentialToken,
+  getEntraPgConnectionToken,
+  getEntraPgOptionsToken,
+  getPgPasswordToken,
+  getPgPoolToken,
+} from './common/entra-pg.utils.js';
 import { validateOptions } from './common/validate-options.js';
 import { createDefaultCredential } from './credentials/default-credential.js';
 import { DEFAULT_CONNECTION_NAME } from './entra-pg.constants.js';
@@ -49,6 +55,7 @@ export class EntraPgModule {
     const credentialToken = getEntraCredentialToken(name);
     const connectionToken = getEntraPgConnectionToken(name);
     const poolToken = getPgPoolToken(name);
+    const passwordToken = getPgPasswordToken(name);
     const providers: Provider[] = [
       ...optionsProviders,
       {
@@ -72,6 +79,7 @@ export class EntraPgModule {
         },
       },
       { provide: poolToken, inject: [connectionToken], useFactory: (connection: EntraPgConnection) => connection.pool },
+      { provide: passwordToken, inject: [connectionToken], useFactory: (connection: EntraPgConnection) => connection.password },
       // Several registrations may share identical metadata; a unique value keeps Nest from merging them.
       { provide: `EntraPgModuleId:${name}`, useValue: randomUUID() },
     ];
@@ -81,7 +89,7 @@ export class EntraPgModule {
       global: registration.isGlobal ?? true,
       imports,
       providers: [...providers, ...health],
-      exports: [poolToken, credentialToken, connectionToken, ...health],
+      exports: [poolToken, passwordToken, credentialToken, connectionToken, ...health],
     };
   }
 

@@ -1,7 +1,7 @@
 export { EntraPgModule } from './entra-pg.module.js';
-export { AZURE_POSTGRES_SCOPE, DEFAULT_CONNECTION_NAME, ENTRA_CREDENTIAL, PG_POOL } from './entra-pg.constants.js';
-export { InjectPgPool } from './common/entra-pg.decorators.js';
-export { getEntraCredentialToken, getEntraPgConnectionToken, getPgPoolToken } from './common/entra-pg.utils.js';
+export { AZURE_POSTGRES_SCOPE, DEFAULT_CONNECTION_NAME, ENTRA_CREDENTIAL, PG_PASSWORD, PG_POOL } from './entra-pg.constants.js';
+export { InjectPgPassword, InjectPgPool } from './common/entra-pg.decorators.js';
+export { getEntraCredentialToken, getEntraPgConnectionToken, getPgPasswordToken, getPgPoolToken } from './common/entra-pg.utils.js';
 export {
   EntraPgConfigError,
   EntraPgCredentialError,
@@ -13,10 +13,13 @@ export { EntraPgPool } from './pool/entra-pg.pool.js';
 export { EntraPgHealthIndicator } from './health/entra-pg.health.js';
 export type { EntraPgHealthCheckOptions, EntraPgHealthDetails, EntraPgHealthResult } from './health/entra-pg-health.interface.js';
 export type { EntraPgConnection, EntraPgConnectionStatus } from './pool/entra-pg.connection.js';
+export type { EntraPgPassword } from './refresh/password-provider.js';
 export type {
+  EntraPgConsumerEnd,
   EntraPgModuleAsyncOptions,
   EntraPgModuleOptions,
   EntraPgOptionsFactory,
+  EntraPgPgOptions,
   EntraPgPoolOptions,
   EntraPgRefreshOptions,
   EntraPgRegistrationOptions,

@@ -3,6 +3,7 @@ import {
   ENTRA_CREDENTIAL,
   ENTRA_PG_CONNECTION,
   ENTRA_PG_MODULE_OPTIONS,
+  PG_PASSWORD,
   PG_POOL,
 } from '../entra-pg.constants.js';
 
@@ -13,6 +14,11 @@ function scoped(base: string, name: string | undefined): string {
 /** Token of a connection's pool: `PG_POOL` for the default connection, `<name>_PG_POOL` otherwise. */
 export function getPgPoolToken(name?: string): string {
   return scoped(PG_POOL, name);
+}
+
+/** Token of a connection's current password (`EntraPgPassword`): `PG_PASSWORD` for the default connection. */
+export function getPgPasswordToken(name?: string): string {
+  return scoped(PG_PASSWORD, name);
 }
 
 /** Token of a connection's TokenCredential; override it in tests to replace the identity. */

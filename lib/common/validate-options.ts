@@ -1,6 +1,25 @@
 import { EntraPgConfigError } from '../entra-pg.errors.js';
-import type { EntraPgModuleOptions } from '../interfaces/entra-pg-options.interface.js';
+import type { EntraPgModuleOptions, EntraPgReservedPgOption } from '../interfaces/entra-pg-options.interface.js';
 import { MAX_TIMER_MS } from '../refresh/refresh-schedule.js';
+
+const RESERVED_PG_OPTIONS: readonly EntraPgReservedPgOption[] = [
+  'host',
+  'port',
+  'database',
+  'user',
+  'password',
+  'ssl',
+  'connectionString',
+  'max',
+  'min',
+  'idleTimeoutMillis',
+  'connectionTimeoutMillis',
+  'maxLifetimeSeconds',
+  'application_name',
+  'Client',
+  'Promise',
+  'stream',
+];
 
 /**
  * Rejects option objects that cannot work, with a message that says what to change. Runs at
@@ -35,6 +54,18 @@ export function validateOptions(options: unknown, connectionName: string): Entra
     if (o[key] !== undefined && (typeof o[key] !== 'string' || o[key] === '')) {
       throw fail(`${key} must be a non-empty string.`);
     }
+  }
+  if (o.pg !== undefined) {
+    if (o.pg === null || typeof o.pg !== 'object' || Array.isArray(o.pg)) throw fail('pg must be an object of node-postgres options.');
+    const reserved = RESERVED_PG_OPTIONS.filter((key) => (o.pg as Record<string, unknown>)[key] !== undefined);
+    if (reserved.length > 0) {
+      throw fail(
+        `pg.${reserved.join(', pg.')} cannot be passed through: the module sets ${reserved.length > 1 ? 'them' : 'it'} itself; use the top-level options (host, port, database, user, ssl, pool.*, applicationName) and the secret sources instead.`,
+      );
+    }
+  }
+  if (o.consumerEnd !== undefined && o.consumerEnd !== 'ignore' && o.consumerEnd !== 'shutdown') {
+    throw fail(`consumerEnd must be 'ignore' or 'shutdown'.`);
   }
   for (const key of ['lazyConnect'] as const) {
     if (o[key] !== undefined && typeof o[key] !== 'boolean') throw fail(`${key} must be true or false.`);

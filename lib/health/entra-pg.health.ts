@@ -4,6 +4,7 @@ import type pg from 'pg';
 import { getEntraPgConnectionToken } from '../common/entra-pg.utils.js';
 import { DEFAULT_CONNECTION_NAME } from '../entra-pg.constants.js';
 import { describeCause } from '../entra-pg.errors.js';
+import { MAX_TIMER_MS } from '../refresh/refresh-schedule.js';
 import type { EntraPgConnection, EntraPgConnectionStatus } from '../pool/entra-pg.connection.js';
 import type { EntraPgHealthCheckOptions, EntraPgHealthDetails, EntraPgHealthResult } from './entra-pg-health.interface.js';
 
@@ -49,7 +50,8 @@ export class EntraPgHealthIndicator {
       const message = `No EntraPgModule connection named "${name}" is registered.`;
       return session.down({ ...NO_CONNECTION, message }) as unknown as EntraPgHealthResult<Key>;
     }
-    const problem = await this.problem(connection, options.timeoutMs ?? 1000);
+    // A deadline above 2^31-1 ms would fire after 1 ms.
+    const problem = await this.problem(connection, Math.min(options.timeoutMs ?? 1000, MAX_TIMER_MS));
     const details = toDetails(connection.status());
     const result = problem ? session.down({ ...details, message: problem }) : session.up({ ...details });
     return result as unknown as EntraPgHealthResult<Key>;

@@ -1,5 +1,6 @@
 import type { InjectionToken, ModuleMetadata, OptionalFactoryDependency, Type } from '@nestjs/common';
 import type { ConnectionOptions } from 'node:tls';
+import type pg from 'pg';
 import type { PgCredentialsSource } from './credentials-source.interface.js';
 import type { EntraTokenCredential } from './token-credential.interface.js';
 
@@ -40,6 +41,39 @@ export interface EntraPgRefreshOptions {
   timeoutMs?: number;
 }
 
+/** pg options this module sets itself; everything else in `pg.PoolConfig` passes through. */
+export type EntraPgReservedPgOption =
+  | 'host'
+  | 'port'
+  | 'database'
+  | 'user'
+  | 'password'
+  | 'ssl'
+  | 'connectionString'
+  | 'max'
+  | 'min'
+  | 'idleTimeoutMillis'
+  | 'connectionTimeoutMillis'
+  | 'maxLifetimeSeconds'
+  | 'application_name'
+  | 'Client'
+  | 'Promise'
+  | 'stream';
+
+/** Other node-postgres options (`types`, `statement_timeout`, `query_timeout`, `keepAlive`, `options`, `maxUses`, …). */
+export type EntraPgPgOptions = Omit<pg.PoolConfig, EntraPgReservedPgOption>;
+
+/**
+ * What `end()` on the injected pool does while the app runs. ORMs end the pool they were given
+ * when they close (TypeORM `destroy()`, Kysely `destroy()`, MikroORM `close()`), which would take
+ * it away from every other user in the app.
+ */
+export type EntraPgConsumerEnd =
+  /** Default: ignored with a one-time warning; the module closes the pool at application shutdown. */
+  | 'ignore'
+  /** `end()` shuts the pool down for everyone, as on a plain pg.Pool. */
+  | 'shutdown';
+
 export interface EntraPgModuleOptions {
   /** Server host. Falls back to PGHOST. Required. */
   host?: string;
@@ -55,6 +89,10 @@ export interface EntraPgModuleOptions {
    */
   ssl?: boolean | ConnectionOptions;
   pool?: EntraPgPoolOptions;
+  /** Passed to every pg.Pool behind PG_POOL (`types`, `statement_timeout`, `keepAlive`, …). */
+  pg?: EntraPgPgOptions;
+  /** What a consumer's `pool.end()` does while the app runs. Default `'ignore'`. */
+  consumerEnd?: EntraPgConsumerEnd;
   /** Any `@azure/identity` TokenCredential. Default: ManagedIdentityCredential in production, a developer chain otherwise. */
   credential?: EntraTokenCredential;
   /** Entra scope. Default `https://ossrdbms-aad.database.windows.net/.default`. */

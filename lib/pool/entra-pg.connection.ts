@@ -8,6 +8,7 @@ import { EntraPgConfigError, EntraPgError, describeCause } from '../entra-pg.err
 import type { EntraPgModuleOptions } from '../interfaces/entra-pg-options.interface.js';
 import type { EntraTokenCredential } from '../interfaces/token-credential.interface.js';
 import { CredentialRefresher, type CredentialSnapshot } from '../refresh/credential-refresher.js';
+import { type EntraPgPassword, createPasswordProvider } from '../refresh/password-provider.js';
 import { DEFAULT_REFRESH_SETTINGS } from '../refresh/refresh-schedule.js';
 import { EntraPgPool } from './entra-pg.pool.js';
 import { type ResolvedPoolConfig, resolvePoolConfig } from './pool-config.js';
@@ -28,6 +29,7 @@ export class EntraPgConnection implements OnApplicationShutdown {
   readonly pool: EntraPgPool;
   readonly refresher: CredentialRefresher;
   readonly config: ResolvedPoolConfig;
+  readonly password: EntraPgPassword;
   private readonly logger: Logger;
 
   constructor(
@@ -53,7 +55,9 @@ export class EntraPgConnection implements OnApplicationShutdown {
       connectionName: name,
       logger: this.logger,
       drainTimeoutMs: options.drainTimeoutMs ?? 10_000,
+      consumerEnd: options.consumerEnd ?? 'ignore',
     });
+    this.password = createPasswordProvider(this.refresher);
   }
 
   /** Gets the first secret and runs `SELECT 1`, retrying, so bad credentials fail the boot. */

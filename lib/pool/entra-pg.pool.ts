@@ -2,6 +2,7 @@ import type { Logger } from '@nestjs/common';
 import pg from 'pg';
 import type { FetchedSecret } from '../credentials/secret-source.interface.js';
 import { EntraPgCredentialError, EntraPgLoginRefusedError, EntraPgShutdownError, describeCause } from '../entra-pg.errors.js';
+import type { EntraPgConsumerEnd } from '../interfaces/entra-pg-options.interface.js';
 import type { CredentialRefresher } from '../refresh/credential-refresher.js';
 import { isConnectionGone, isLoginRejected } from './login-errors.js';
 import { type ResolvedPoolConfig, toPgPoolConfig } from './pool-config.js';
@@ -32,8 +33,10 @@ export interface EntraPgPoolDependencies {
   refresher: CredentialRefresher;
   connectionName: string;
   logger: Logger;
-  /** How long `end()` and shutdown wait for checked-out clients. */
+  /** How long shutdown waits for checked-out clients. */
   drainTimeoutMs: number;
+  /** What a consumer's `end()` does while the app runs. */
+  consumerEnd: EntraPgConsumerEnd;
 }
 
 /**
@@ -51,6 +54,7 @@ export class EntraPgPool extends pg.Pool {
   private readonly changeListeners = new Set<() => void>();
   private shutdownPromise: Promise<void> | undefined;
   private rotationCount = 0;
+  private consumerEnds = 0;
   private readonly deps: EntraPgPoolDependencies;
 
   constructor(deps: EntraPgPoolDependencies) {
@@ -145,12 +149,33 @@ export class EntraPgPool extends pg.Pool {
     return new Promise((resolve, reject) => this.run(sql, params, (error, result) => (error ? reject(error) : resolve(result))));
   }
 
+  /**
+   * The pool belongs to the module: while the app runs, a consumer's `end()` (an ORM closing) is
+   * ignored with a one-time warning unless `consumerEnd: 'shutdown'`; once shutdown has begun it
+   * resolves with it. Either way it never rejects, and never waits longer than `drainTimeoutMs`.
+   */
   override end(): Promise<void>;
   override end(callback: () => void): void;
   override end(callback?: () => void): Promise<void> | void {
-    const ending = this.shutdown();
+    const ending = this.ending || this.deps.consumerEnd === 'shutdown' ? this.shutdown() : this.ignoreEnd();
     if (!callback) return ending;
     ending.then(callback, callback);
+  }
+
+  /** Times a consumer's `end()` was ignored. */
+  get ignoredEnds(): number {
+    return this.consumerEnds;
+  }
+
+  private ignoreEnd(): Promise<void> {
+    this.consumerEnds += 1;
+    if (this.consumerEnds === 1) {
+      this.deps.logger.warn(
+        'pool.end() was called while the app runs (an ORM closing does this) and was ignored: EntraPgModule owns this ' +
+          "pool and closes it at application shutdown. Set consumerEnd: 'shutdown' to let end() close it.",
+      );
+    }
+    return Promise.resolve();
   }
 
   /**
@@ -447,6 +472,7 @@ export class EntraPgPool extends pg.Pool {
       configurable: true,
       get: () => {
         if (generation.retired) return 0;
+        if (this.draining.size === 0) return max;
         let draining = 0;
         for (const old of this.draining) draining += old.sockets.size;
         return Math.max(0, max - draining);

@@ -1,7 +1,7 @@
 import type { ConnectionOptions } from 'node:tls';
 import type pg from 'pg';
 import { EntraPgConfigError } from '../entra-pg.errors.js';
-import type { EntraPgModuleOptions } from '../interfaces/entra-pg-options.interface.js';
+import type { EntraPgModuleOptions, EntraPgPgOptions } from '../interfaces/entra-pg-options.interface.js';
 
 const AZURE_HOST = /\.postgres\.database\.azure\.com$/i;
 
@@ -19,6 +19,8 @@ export interface ResolvedPoolConfig {
   connectionTimeoutMillis: number;
   maxLifetimeSeconds: number;
   applicationName: string | undefined;
+  /** Passed through to every generation's pg.Pool. */
+  pg: EntraPgPgOptions;
 }
 
 export function resolvePoolConfig(
@@ -78,6 +80,7 @@ export function resolvePoolConfig(
     connectionTimeoutMillis: nonNegative(pool.connectionTimeoutMillis, 'pool.connectionTimeoutMillis', 0),
     maxLifetimeSeconds: nonNegative(pool.maxLifetimeSeconds, 'pool.maxLifetimeSeconds', 0),
     applicationName: options.applicationName,
+    pg: options.pg ?? {},
   };
 }
 
@@ -88,6 +91,7 @@ export function toPgPoolConfig(
   password: () => string | Promise<string>,
 ): pg.PoolConfig {
   return {
+    ...config.pg,
     host: config.host,
     port: config.port,
     database: config.database,

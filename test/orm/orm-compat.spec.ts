@@ -37,7 +37,39 @@ describe('query builders over PG_POOL across token rotations', () => {
       expect(rows.map((r) => r.body)).toEqual(['note 1', 'note 2', 'note 3', 'note 4']);
       expect(authority.requests).toBeGreaterThanOrEqual(3);
     } finally {
-      await kysely.destroy(); // Kysely ends the pool it was given
+      await kysely.destroy(); // Kysely ends the pool it was given: ignored, the module owns it
+      await app.close();
+      await authority.close();
+    }
+  });
+
+  it('an ORM closing before or after the app never ends the pool for others, never hangs, never throws', async () => {
+    const logs = LogCapture.install();
+    const authority = await newRole(db, 60_000);
+    const app = await bootPool(db, { credential: authority, pool: { max: 3 }, drainTimeoutMs: 500 });
+    const first = new Kysely<Database>({ dialect: new PostgresDialect({ pool: app.pool }) });
+    const second = new Kysely<Database>({ dialect: new PostgresDialect({ pool: app.pool }) });
+    try {
+      await first.selectNoFrom((eb) => eb.lit(1).as('one')).execute();
+      const held = await app.pool.connect(); // another user of the pool, mid-work
+      await first.destroy();
+      await first.destroy();
+      // Everyone else keeps the pool.
+      expect((await second.selectNoFrom((eb) => eb.lit(2).as('two')).executeTakeFirst())?.two).toBe(2);
+      expect((await held.query('SELECT 3 AS n')).rows[0].n).toBe(3);
+      held.release();
+      expect(logs.matching(/pool\.end\(\) was called while the app runs .* ignored/)).toHaveLength(1);
+      await app.pool.end();
+      expect((app.pool as unknown as { ignoredEnds: number }).ignoredEnds).toBe(2);
+      const held2 = await app.pool.connect();
+      const started = Date.now();
+      await app.close();
+      // The second ORM closes after the app: resolves at once, within the drain timeout.
+      await second.destroy();
+      expect(Date.now() - started).toBeLessThan(3_000);
+      expect(() => held2.release()).not.toThrow();
+      expect(await db.backends(authority.role)).toBe(0);
+    } finally {
       await app.close();
       await authority.close();
     }

@@ -133,7 +133,7 @@ describe('failure modes: hangs, shutdown, refused logins', () => {
 
   it('end() waits the configured drainTimeoutMs, not a fixed 10 s, and rotate() after shutdown is refused', async () => {
     const authority = await newRole(db, 60_000);
-    const app = await bootPool(db, { credential: authority, pool: { max: 2 }, drainTimeoutMs: 300 });
+    const app = await bootPool(db, { credential: authority, pool: { max: 2 }, drainTimeoutMs: 300, consumerEnd: 'shutdown' });
     const client = await app.pool.connect();
     const started = Date.now();
     expect(await settledWithin(app.pool.end(), 4_000)).not.toBe('pending');
