@@ -1,0 +1,336 @@
+import { randomBytes } from 'node:crypto';
+import { type AddressInfo, type Server, type Socket, connect, createServer } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { TLSSocket, type SecureContext, createSecureContext } from 'node:tls';
+import pg from 'pg';
+import { BackendRefusedError, loginToBackend } from './backend-login.js';
+import { LocalTokenAuthority, type LocalTokenAuthorityOptions } from './local-token-authority.js';
+import {
+  CANCEL_REQUEST,
+  GSSENC_REQUEST,
+  PROTOCOL_3_0,
+  SSL_REQUEST,
+  WireError,
+  WireReader,
+  errorResponse,
+  int32,
+  message,
+  parseStartupParameters,
+} from './pg-wire.js';
+import { createSelfSignedCertificate } from './self-signed-certificate.js';
+
+export interface LocalEntraLoginOptions {
+  /** A superuser (or CREATEROLE) connection to the real server; sessions are relayed to its host and port. */
+  admin: pg.PoolConfig;
+  /**
+   * Answer SSLRequest with TLS, on a self-signed certificate for `localhost` and 127.0.0.1 made at
+   * start with the `openssl` binary (`certificate` is the CA to trust). Default false: plaintext,
+   * as the front listens on loopback only.
+   */
+  tls?: boolean;
+  /** A client that has not finished logging in after this long is cut off. Default 10 s. */
+  handshakeTimeoutMs?: number;
+}
+
+/** What a token is good for; `issuer` groups tokens for revocation (one per authority). */
+export interface TokenGrant {
+  /** The role the token logs in as. */
+  user: string;
+  expiresOnTimestamp: number;
+  issuer: string;
+}
+
+/** Where an authority registers the tokens it issues (a LocalEntraLogin, or a proxy to one in another process). */
+export interface LocalLoginRegistry {
+  register(token: string, grant: TokenGrant): Promise<void>;
+  revokeIssuedBy(issuer: string): Promise<void>;
+}
+
+// An Entra token is a few kB; anything near this is not a token.
+const MAX_PASSWORD_MESSAGE = 64 * 1024;
+const MAX_HANDSHAKE_BUFFER = 128 * 1024;
+/** Expired grants are kept this long so a late login hears "expired" rather than "unknown". */
+const EXPIRED_GRANT_KEPT_MS = 60_000;
+const MAX_GRANTS = 100_000;
+const CLOSE_BOUND_MS = 5_000;
+
+/**
+ * A loopback PostgreSQL front that logs clients in the way Azure Database for PostgreSQL does
+ * for Entra roles, then relays them to a real (embedded) server. It asks for a cleartext
+ * password, accepts any token registered with it that is unexpired, not revoked and issued for
+ * the requested user, and refuses others with FATAL 28P01. An accepted client is logged in to
+ * the real server under the role's internal password (set once by the front with ALTER ROLE and
+ * never shown to clients) and bytes are relayed both ways. Tokens are checked only at login, so
+ * sessions outlive them, and any number of unexpired tokens work at once, as on Azure.
+ *
+ * Unlike `LocalTokenAuthority` on its own (one rotating role password, read when a login's
+ * handshake begins), tokens minted from inside pg's `password` callback work for the very login
+ * that asked for them. A role served by the front must not also be used by an authority in
+ * ALTER ROLE mode: each would overwrite the other's password.
+ *
+ * Cancel requests are relayed to the server when they name a session of this front.
+ */
+export class LocalEntraLogin implements LocalLoginRegistry {
+  readonly host = '127.0.0.1';
+  /** The name in the certificate, for a client's `servername`. */
+  readonly servername = 'localhost';
+  /** Clients logged in and relayed. */
+  logins = 0;
+  /** Logins refused by the token check (28P01). */
+  refusals = 0;
+  private portNumber = 0;
+  private cert: string | undefined;
+  private secureContext: SecureContext | undefined;
+  private server: Server | undefined;
+  private readonly admin: pg.Pool;
+  private readonly backend: { host: string; port: number };
+  private readonly handshakeTimeoutMs: number;
+  private readonly grants = new Map<string, TokenGrant & { revoked: boolean }>();
+  private readonly roles = new Map<string, Promise<string>>();
+  private readonly saltedKeys = new Map<string, Buffer>();
+  private readonly sockets = new Set<Duplex>();
+  private readonly relays = new Set<{ client: Duplex; backend: Socket }>();
+  private readonly cancelKeys = new Map<number, Buffer>();
+  private closed = false;
+
+  private constructor(private readonly options: LocalEntraLoginOptions) {
+    this.admin = new pg.Pool({ ...options.admin, max: 1, allowExitOnIdle: true });
+    this.admin.on('error', () => undefined);
+    this.backend = { host: options.admin.host ?? '127.0.0.1', port: options.admin.port ?? 5432 };
+    this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? 10_000;
+  }
+
+  static async start(options: LocalEntraLoginOptions): Promise<LocalEntraLogin> {
+    const front = new LocalEntraLogin(options);
+    await front.listen();
+    return front;
+  }
+
+  get port(): number {
+    return this.portNumber;
+  }
+
+  /** The self-signed certificate (PEM) to pass as `ssl.ca`, when started with `tls`. */
+  get certificate(): string | undefined {
+    return this.cert;
+  }
+
+  /** Sessions being relayed now. */
+  get sessions(): number {
+    return this.relays.size;
+  }
+
+  /** A LocalTokenAuthority whose tokens are registered with this front instead of set as the role's password. */
+  authority(options: Omit<LocalTokenAuthorityOptions, 'admin' | 'login'>): LocalTokenAuthority {
+    return new LocalTokenAuthority({ ...options, admin: this.options.admin, login: this });
+  }
+
+  async register(token: string, grant: TokenGrant): Promise<void> {
+    if (this.closed) throw new Error('LocalEntraLogin: closed');
+    await this.internalPassword(grant.user);
+    this.prune();
+    this.grants.set(token, { ...grant, revoked: false });
+  }
+
+  /** Refuses a token for new logins from now on; sessions it opened live on. */
+  async revoke(token: string): Promise<void> {
+    const grant = this.grants.get(token);
+    if (grant) grant.revoked = true;
+  }
+
+  async revokeIssuedBy(issuer: string): Promise<void> {
+    for (const grant of this.grants.values()) if (grant.issuer === issuer) grant.revoked = true;
+  }
+
+  /** Closes the listener and every client and server socket; pending logins fail. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const server = this.server;
+    this.server = undefined;
+    for (const socket of this.sockets) socket.destroy();
+    this.sockets.clear();
+    this.relays.clear();
+    this.cancelKeys.clear();
+    this.grants.clear();
+    const bounded = (work: Promise<unknown>) =>
+      Promise.race([work, new Promise((resolve) => setTimeout(resolve, CLOSE_BOUND_MS).unref())]);
+    await bounded(Promise.all([
+      server ? new Promise<void>((resolve) => server.close(() => resolve())) : undefined,
+      Promise.allSettled([...this.roles.values()]),
+    ]));
+    await bounded(this.admin.end().catch(() => undefined));
+  }
+
+  private async listen(): Promise<void> {
+    if (this.options.tls) {
+      const { cert, key } = await createSelfSignedCertificate();
+      this.cert = cert;
+      this.secureContext = createSecureContext({ cert, key });
+    }
+    const server = createServer((socket) => void this.serve(socket));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, this.host, () => resolve());
+    });
+    server.unref();
+    this.server = server;
+    this.portNumber = (server.address() as AddressInfo).port;
+  }
+
+  /** The role's password on the real server: set once, random, known only to the front. */
+  private internalPassword(role: string): Promise<string> {
+    let password = this.roles.get(role);
+    if (!password) {
+      const secret = randomBytes(24).toString('base64url');
+      password = this.admin
+        .query(`ALTER ROLE ${pg.escapeIdentifier(role)} WITH LOGIN PASSWORD ${pg.escapeLiteral(secret)} VALID UNTIL 'infinity'`)
+        .then(() => secret);
+      // A failed ALTER ROLE (say, the role does not exist yet) is tried again by the next register().
+      password.catch(() => this.roles.delete(role));
+      this.roles.set(role, password);
+    }
+    return password;
+  }
+
+  private prune(): void {
+    const cutoff = Date.now() - EXPIRED_GRANT_KEPT_MS;
+    for (const [token, grant] of this.grants) if (grant.expiresOnTimestamp < cutoff) this.grants.delete(token);
+    // Oldest first: a test minting without end cannot grow the map without bound.
+    for (const token of this.grants.keys()) {
+      if (this.grants.size < MAX_GRANTS) break;
+      this.grants.delete(token);
+    }
+  }
+
+  private track<T extends Duplex>(socket: T): T {
+    this.sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.once('close', () => this.sockets.delete(socket));
+    if (this.closed) socket.destroy();
+    return socket;
+  }
+
+  private async serve(raw: Socket): Promise<void> {
+    this.track(raw);
+    raw.setNoDelay(true);
+    let client: Duplex = raw;
+    let backend: Socket | undefined;
+    const timer = setTimeout(() => {
+      client.end(errorResponse('FATAL', '08P01', 'canceling authentication due to timeout'));
+      setTimeout(() => client.destroy(), 100).unref();
+      backend?.destroy();
+    }, this.handshakeTimeoutMs);
+    let reader = new WireReader(raw, MAX_HANDSHAKE_BUFFER);
+    try {
+      let packet = await reader.startupPacket();
+      // One SSLRequest and one GSSENCRequest may come before the startup message, as with PostgreSQL.
+      for (let negotiations = 0; negotiations < 2; negotiations += 1) {
+        const code = packet.readInt32BE(0);
+        if (code !== SSL_REQUEST && code !== GSSENC_REQUEST) break;
+        if (packet.length !== 4) throw new WireError('08P01', 'invalid length of startup packet');
+        // Bytes sent before the answer would bypass encryption (CVE-2021-23214): refuse them.
+        if (reader.buffered > 0) throw new WireError('08P01', 'received unencrypted data after SSL request');
+        if (code === SSL_REQUEST && this.secureContext && client === raw) {
+          raw.write('S');
+          reader.detach();
+          client = this.track(new TLSSocket(raw, { isServer: true, secureContext: this.secureContext }));
+          reader = new WireReader(client, MAX_HANDSHAKE_BUFFER);
+        } else {
+          client.write('N');
+        }
+        packet = await reader.startupPacket();
+      }
+      const code = packet.readInt32BE(0);
+      if (code === CANCEL_REQUEST) {
+        if (packet.length === 12) this.relayCancel(packet);
+        client.end();
+        return;
+      }
+      if (code !== PROTOCOL_3_0) throw new WireError('0A000', `unsupported frontend protocol ${code >>> 16}.${code & 0xffff}: the front speaks 3.0`);
+      const parameters = parseStartupParameters(packet);
+      const user = parameters.get('user');
+      if (!user) throw new WireError('28000', 'no PostgreSQL user name specified in startup packet');
+      if (!parameters.has('database')) parameters.set('database', user);
+
+      client.write(message('R', int32(3)));
+      const reply = await reader.message(MAX_PASSWORD_MESSAGE);
+      if (reply.type !== 'p') throw new WireError('08P01', `expected password response, got message type ${JSON.stringify(reply.type)}`);
+      const token = reply.body.subarray(0, Math.max(0, reply.body.indexOf(0))).toString('utf8');
+      const refusal = this.check(token, user);
+      if (refusal) {
+        this.refusals += 1;
+        client.end(errorResponse('FATAL', '28P01', refusal));
+        return;
+      }
+
+      const password = await this.internalPassword(user);
+      backend = this.track(connect({ host: this.backend.host, port: this.backend.port }));
+      backend.setNoDelay(true);
+      const session = await loginToBackend(backend, parameters, password, this.saltedKeys);
+      clearTimeout(timer);
+      const early = reader.detach();
+      this.logins += 1;
+      this.relay(client, backend, session.key?.processId, session.key?.secret);
+      client.write(session.greeting);
+      if (session.rest.length) client.write(session.rest);
+      if (early.length) backend.write(early);
+    } catch (error) {
+      reader.detach();
+      if (error instanceof BackendRefusedError) client.end(error.response);
+      else if (error instanceof WireError) client.end(errorResponse('FATAL', error.code, error.message));
+      else client.end(errorResponse('FATAL', '08006', `the local Entra login front could not relay the login: ${(error as Error).message}`));
+      // Whatever the peer does, the socket does not outlive a failed handshake by long.
+      setTimeout(() => client.destroy(), 1_000).unref();
+      backend?.destroy();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Why a token may not log in as `user`, in Azure's words; undefined when it may. */
+  private check(token: string, user: string): string | undefined {
+    const grant = this.grants.get(token);
+    const refused = `password authentication failed for user "${user}"`;
+    if (!grant || grant.revoked || grant.user !== user) return refused;
+    if (Date.now() >= grant.expiresOnTimestamp) return 'The access token has expired. Please acquire a new token and retry.';
+    return undefined;
+  }
+
+  private relay(client: Duplex, backend: Socket, processId: number | undefined, secret: Buffer | undefined): void {
+    const relay = { client, backend };
+    this.relays.add(relay);
+    if (processId !== undefined && secret) this.cancelKeys.set(processId, secret);
+    let open = 2;
+    const closed = () => {
+      open -= 1;
+      if (open > 0) return;
+      this.relays.delete(relay);
+      if (processId !== undefined) this.cancelKeys.delete(processId);
+    };
+    // A half-closed side ends the other; an error on either side ends both.
+    for (const [from, to] of [[client, backend], [backend, client]] as const) {
+      from.pipe(to);
+      from.once('close', () => {
+        to.end();
+        // A peer that ignores the end must not keep the relay alive.
+        setTimeout(() => to.destroy(), 1_000).unref();
+        closed();
+      });
+      from.once('error', () => {
+        from.destroy();
+        to.destroy();
+      });
+    }
+  }
+
+  private relayCancel(packet: Buffer): void {
+    const processId = packet.readInt32BE(4);
+    const secret = this.cancelKeys.get(processId);
+    // Only a cancel for one of our sessions, with its key, is worth a connection to the server.
+    if (!secret || !secret.equals(packet.subarray(8))) return;
+    const socket = this.track(connect({ host: this.backend.host, port: this.backend.port }));
+    socket.setTimeout(5_000, () => socket.destroy());
+    socket.end(Buffer.concat([int32(16), packet]));
+  }
+}
