@@ -53,6 +53,8 @@ const MAX_HANDSHAKE_BUFFER = 128 * 1024;
 const EXPIRED_GRANT_KEPT_MS = 60_000;
 const MAX_GRANTS = 100_000;
 const CLOSE_BOUND_MS = 5_000;
+/** How long a socket we have ended may take to close before it is destroyed. */
+const LINGER_MS = 1_000;
 
 /**
  * A loopback PostgreSQL front that logs clients in the way Azure Database for PostgreSQL does
@@ -91,6 +93,7 @@ export class LocalEntraLogin implements LocalLoginRegistry {
   private readonly sockets = new Set<Duplex>();
   private readonly relays = new Set<{ client: Duplex; backend: Socket }>();
   private readonly cancelKeys = new Map<number, Buffer>();
+  private lastPrune = 0;
   private closed = false;
 
   private constructor(private readonly options: LocalEntraLoginOptions) {
@@ -194,8 +197,13 @@ export class LocalEntraLogin implements LocalLoginRegistry {
   }
 
   private prune(): void {
-    const cutoff = Date.now() - EXPIRED_GRANT_KEPT_MS;
-    for (const [token, grant] of this.grants) if (grant.expiresOnTimestamp < cutoff) this.grants.delete(token);
+    // At most once a second, so a burst of registrations does not scan the map each time.
+    const now = Date.now();
+    if (now - this.lastPrune >= 1_000) {
+      this.lastPrune = now;
+      const cutoff = now - EXPIRED_GRANT_KEPT_MS;
+      for (const [token, grant] of this.grants) if (grant.expiresOnTimestamp < cutoff) this.grants.delete(token);
+    }
     // Oldest first: a test minting without end cannot grow the map without bound.
     for (const token of this.grants.keys()) {
       if (this.grants.size < MAX_GRANTS) break;
@@ -211,14 +219,22 @@ export class LocalEntraLogin implements LocalLoginRegistry {
     return socket;
   }
 
+  /** Ends a socket (after `last`, if given) and destroys it if the peer has not closed it soon after. */
+  private endSoon(socket: Duplex, last?: Buffer): void {
+    if (socket.destroyed) return;
+    socket.end(last);
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+  }
+
   private async serve(raw: Socket): Promise<void> {
     this.track(raw);
     raw.setNoDelay(true);
     let client: Duplex = raw;
     let backend: Socket | undefined;
     const timer = setTimeout(() => {
-      client.end(errorResponse('FATAL', '08P01', 'canceling authentication due to timeout'));
-      setTimeout(() => client.destroy(), 100).unref();
+      this.endSoon(client, errorResponse('FATAL', '08P01', 'canceling authentication due to timeout'));
       backend?.destroy();
     }, this.handshakeTimeoutMs);
     let reader = new WireReader(raw, MAX_HANDSHAKE_BUFFER);
@@ -244,7 +260,7 @@ export class LocalEntraLogin implements LocalLoginRegistry {
       const code = packet.readInt32BE(0);
       if (code === CANCEL_REQUEST) {
         if (packet.length === 12) this.relayCancel(packet);
-        client.end();
+        this.endSoon(client);
         return;
       }
       if (code !== PROTOCOL_3_0) throw new WireError('0A000', `unsupported frontend protocol ${code >>> 16}.${code & 0xffff}: the front speaks 3.0`);
@@ -260,7 +276,7 @@ export class LocalEntraLogin implements LocalLoginRegistry {
       const refusal = this.check(token, user);
       if (refusal) {
         this.refusals += 1;
-        client.end(errorResponse('FATAL', '28P01', refusal));
+        this.endSoon(client, errorResponse('FATAL', '28P01', refusal));
         return;
       }
 
@@ -269,7 +285,13 @@ export class LocalEntraLogin implements LocalLoginRegistry {
       backend.setNoDelay(true);
       const session = await loginToBackend(backend, parameters, password, this.saltedKeys);
       clearTimeout(timer);
+      const clientGone = reader.failed;
       const early = reader.detach();
+      // The client left while the server was logging it in: nothing to relay to.
+      if (clientGone || client.destroyed) {
+        this.endSoon(backend);
+        return;
+      }
       this.logins += 1;
       this.relay(client, backend, session.key?.processId, session.key?.secret);
       client.write(session.greeting);
@@ -277,11 +299,13 @@ export class LocalEntraLogin implements LocalLoginRegistry {
       if (early.length) backend.write(early);
     } catch (error) {
       reader.detach();
-      if (error instanceof BackendRefusedError) client.end(error.response);
-      else if (error instanceof WireError) client.end(errorResponse('FATAL', error.code, error.message));
-      else client.end(errorResponse('FATAL', '08006', `the local Entra login front could not relay the login: ${(error as Error).message}`));
-      // Whatever the peer does, the socket does not outlive a failed handshake by long.
-      setTimeout(() => client.destroy(), 1_000).unref();
+      const response =
+        error instanceof BackendRefusedError
+          ? error.response
+          : error instanceof WireError
+            ? errorResponse('FATAL', error.code, error.message)
+            : errorResponse('FATAL', '08006', `the local Entra login front could not relay the login: ${(error as Error).message}`);
+      this.endSoon(client, response);
       backend?.destroy();
     } finally {
       clearTimeout(timer);
@@ -312,9 +336,8 @@ export class LocalEntraLogin implements LocalLoginRegistry {
     for (const [from, to] of [[client, backend], [backend, client]] as const) {
       from.pipe(to);
       from.once('close', () => {
-        to.end();
         // A peer that ignores the end must not keep the relay alive.
-        setTimeout(() => to.destroy(), 1_000).unref();
+        this.endSoon(to);
         closed();
       });
       from.once('error', () => {

@@ -55,6 +55,11 @@ export class WireReader {
     return this.size;
   }
 
+  /** True once the stream ended, closed or failed. */
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
   read(count: number): Promise<Buffer> {
     if (this.waiter) return Promise.reject(new Error('WireReader: one read at a time'));
     if (this.failure && this.size < count) return Promise.reject(this.failure);

@@ -221,6 +221,29 @@ describe('LocalEntraLogin', () => {
     expect(await login(role, (await authorityFor(role).getToken()).token)).toBe('ok');
   });
 
+  it('leaves no server session behind for clients that hang up while being logged in', async () => {
+    const role = await newRole();
+    const token = (await authorityFor(role).getToken()).token;
+    const password = Buffer.from(`p\0\0\0\0${token}\0`);
+    password.writeInt32BE(password.length - 1, 1);
+    const loginsBefore = front.logins;
+    // Startup and password in one write, then gone while the front logs in to the server.
+    await Promise.all(
+      Array.from({ length: 10 }, async () => {
+        const socket = connect({ host: front.host, port: front.port });
+        socket.on('error', () => undefined);
+        await new Promise((resolve) => socket.once('connect', resolve));
+        socket.write(Buffer.concat([startup({ user: role, database: 'postgres' }), password]));
+        // The front asks for the password, finds it already sent, and starts the server login.
+        await new Promise((resolve) => socket.once('data', resolve));
+        socket.destroy();
+      }),
+    );
+    await waitFor(async () => (await db.backends(role)) === 0 && front.sessions === 0);
+    expect(front.logins).toBe(loginsBefore); // none of them was counted as relayed
+    expect(await login(role, token)).toBe('ok');
+  });
+
   it('relays a cancel request to the session\'s backend', async () => {
     const role = await newRole();
     const client = new pg.Client(clientConfig(role, (await authorityFor(role).getToken()).token));
