@@ -31,12 +31,15 @@ export interface BackendSession {
  */
 export async function loginToBackend(
   socket: Socket,
+  protocol: number,
   parameters: Map<string, string>,
   password: string,
   saltedKeys: Map<string, Buffer>,
 ): Promise<BackendSession> {
   const reader = new WireReader(socket, MAX_GREETING);
-  socket.write(startupMessage(parameters));
+  // The client's protocol version goes to the server as is, so a 3.2 client hears the server's own
+  // NegotiateProtocolVersion (part of the greeting) rather than a guess of ours.
+  socket.write(startupMessage(protocol, parameters));
   const greeting: Buffer[] = [];
   let greetingSize = 0;
   let key: BackendSession['key'];

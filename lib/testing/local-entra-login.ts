@@ -8,7 +8,7 @@ import { LocalTokenAuthority, type LocalTokenAuthorityOptions } from './local-to
 import {
   CANCEL_REQUEST,
   GSSENC_REQUEST,
-  PROTOCOL_3_0,
+  MAX_CANCEL_KEY,
   SSL_REQUEST,
   WireError,
   WireReader,
@@ -259,11 +259,11 @@ export class LocalEntraLogin implements LocalLoginRegistry {
       }
       const code = packet.readInt32BE(0);
       if (code === CANCEL_REQUEST) {
-        if (packet.length === 12) this.relayCancel(packet);
+        if (packet.length >= 12 && packet.length <= 8 + MAX_CANCEL_KEY) this.relayCancel(packet);
         this.endSoon(client);
         return;
       }
-      if (code !== PROTOCOL_3_0) throw new WireError('0A000', `unsupported frontend protocol ${code >>> 16}.${code & 0xffff}: the front speaks 3.0`);
+      if (code >>> 16 !== 3) throw new WireError('0A000', `unsupported frontend protocol ${code >>> 16}.${code & 0xffff}: the front speaks 3.x`);
       const parameters = parseStartupParameters(packet);
       const user = parameters.get('user');
       if (!user) throw new WireError('28000', 'no PostgreSQL user name specified in startup packet');
@@ -283,7 +283,7 @@ export class LocalEntraLogin implements LocalLoginRegistry {
       const password = await this.internalPassword(user);
       backend = this.track(connect({ host: this.backend.host, port: this.backend.port }));
       backend.setNoDelay(true);
-      const session = await loginToBackend(backend, parameters, password, this.saltedKeys);
+      const session = await loginToBackend(backend, code, parameters, password, this.saltedKeys);
       clearTimeout(timer);
       const clientGone = reader.failed;
       const early = reader.detach();
@@ -354,6 +354,6 @@ export class LocalEntraLogin implements LocalLoginRegistry {
     if (!secret || !secret.equals(packet.subarray(8))) return;
     const socket = this.track(connect({ host: this.backend.host, port: this.backend.port }));
     socket.setTimeout(5_000, () => socket.destroy());
-    socket.end(Buffer.concat([int32(16), packet]));
+    socket.end(Buffer.concat([int32(packet.length + 4), packet]));
   }
 }

@@ -7,6 +7,8 @@ import type { Duplex } from 'node:stream';
  */
 
 export const PROTOCOL_3_0 = 196608;
+/** Longest cancel key a server may send (protocol 3.2). */
+export const MAX_CANCEL_KEY = 256;
 export const SSL_REQUEST = 80877103;
 export const GSSENC_REQUEST = 80877104;
 export const CANCEL_REQUEST = 80877102;
@@ -137,9 +139,9 @@ export function errorResponse(severity: 'FATAL' | 'ERROR', code: string, text: s
   return message('E', Buffer.concat([field('S', severity), field('V', severity), field('C', code), field('M', text), Buffer.alloc(1)]));
 }
 
-export function startupMessage(parameters: Map<string, string>): Buffer {
+export function startupMessage(protocol: number, parameters: Map<string, string>): Buffer {
   const pairs = [...parameters].flatMap(([key, value]) => [cstring(key), cstring(value)]);
-  const body = Buffer.concat([int32(PROTOCOL_3_0), ...pairs, Buffer.alloc(1)]);
+  const body = Buffer.concat([int32(protocol), ...pairs, Buffer.alloc(1)]);
   return Buffer.concat([int32(body.length + 4), body]);
 }
 

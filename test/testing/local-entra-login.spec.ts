@@ -244,6 +244,49 @@ describe('LocalEntraLogin', () => {
     expect(await login(role, token)).toBe('ok');
   });
 
+  it('passes a protocol 3.2 client through to the server, with its long cancel key', async () => {
+    const role = await newRole();
+    const token = (await authorityFor(role).getToken()).token;
+    const hello = startup({ user: role, database: 'postgres' });
+    hello.writeInt32BE(0x00030002, 4);
+    const password = Buffer.from(`p\0\0\0\0${token}\0`);
+    password.writeInt32BE(password.length - 1, 1);
+    const socket = connect({ host: front.host, port: front.port });
+    const received: Buffer[] = [];
+    const types = () => {
+      const all = Buffer.concat(received);
+      const found: Array<{ type: string; length: number }> = [];
+      for (let at = 0; at + 5 <= all.length; at += 1 + all.readInt32BE(at + 1)) found.push({ type: String.fromCharCode(all[at]!), length: all.readInt32BE(at + 1) });
+      return found;
+    };
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    try {
+      socket.write(Buffer.concat([hello, password]));
+      await waitFor(() => types().some((m) => m.type === 'Z'));
+      // 3.2 keys are longer than 3.0's four bytes (PostgreSQL 18 sends 32).
+      const all = Buffer.concat(received);
+      const at = all.indexOf('K');
+      const key = all.subarray(at + 5, at + 1 + all.readInt32BE(at + 1));
+      expect(key.length).toBeGreaterThan(4 + 4);
+      received.length = 0;
+      socket.write(Buffer.from('Q\0\0\0\x0dSELECT 1\0', 'latin1'));
+      await waitFor(() => types().some((m) => m.type === 'Z'));
+      expect(types().map((m) => m.type)).toEqual(['T', 'D', 'C', 'Z']);
+      // A cancel with the long key reaches the server.
+      received.length = 0;
+      socket.write(Buffer.from('Q\0\0\0\x18SELECT pg_sleep(30)\0', 'latin1'));
+      await waitFor(async () => (await db.adminPool.query('SELECT 1 FROM pg_stat_activity WHERE usename = $1 AND state = $2', [role, 'active'])).rows.length === 1);
+      const cancel = Buffer.concat([Buffer.alloc(8), key]);
+      cancel.writeInt32BE(cancel.length, 0);
+      cancel.writeInt32BE(80877102, 4);
+      await rawExchange(front.port, cancel);
+      await waitFor(() => types().some((m) => m.type === 'Z'));
+      expect(errorFields(Buffer.concat(received)).C).toBe('57014');
+    } finally {
+      socket.destroy();
+    }
+  });
+
   it('relays a cancel request to the session\'s backend', async () => {
     const role = await newRole();
     const client = new pg.Client(clientConfig(role, (await authorityFor(role).getToken()).token));
