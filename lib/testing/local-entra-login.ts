@@ -233,30 +233,15 @@ export class LocalEntraLogin implements LocalLoginRegistry {
     raw.setNoDelay(true);
     let client: Duplex = raw;
     let backend: Socket | undefined;
+    const channel = { client, reader: new WireReader(raw, MAX_HANDSHAKE_BUFFER) };
     const timer = setTimeout(() => {
-      this.endSoon(client, errorResponse('FATAL', '08P01', 'canceling authentication due to timeout'));
+      this.endSoon(channel.client, errorResponse('FATAL', '08P01', 'canceling authentication due to timeout'));
       backend?.destroy();
     }, this.handshakeTimeoutMs);
-    let reader = new WireReader(raw, MAX_HANDSHAKE_BUFFER);
     try {
-      let packet = await reader.startupPacket();
-      // One SSLRequest and one GSSENCRequest may come before the startup message, as with PostgreSQL.
-      for (let negotiations = 0; negotiations < 2; negotiations += 1) {
-        const code = packet.readInt32BE(0);
-        if (code !== SSL_REQUEST && code !== GSSENC_REQUEST) break;
-        if (packet.length !== 4) throw new WireError('08P01', 'invalid length of startup packet');
-        // Bytes sent before the answer would bypass encryption (CVE-2021-23214): refuse them.
-        if (reader.buffered > 0) throw new WireError('08P01', 'received unencrypted data after SSL request');
-        if (code === SSL_REQUEST && this.secureContext && client === raw) {
-          raw.write('S');
-          reader.detach();
-          client = this.track(new TLSSocket(raw, { isServer: true, secureContext: this.secureContext }));
-          reader = new WireReader(client, MAX_HANDSHAKE_BUFFER);
-        } else {
-          client.write('N');
-        }
-        packet = await reader.startupPacket();
-      }
+      const packet = await this.negotiate(raw, channel);
+      client = channel.client;
+      const reader = channel.reader;
       const code = packet.readInt32BE(0);
       if (code === CANCEL_REQUEST) {
         if (packet.length >= 12 && packet.length <= 8 + MAX_CANCEL_KEY) this.relayCancel(packet);
@@ -298,7 +283,8 @@ export class LocalEntraLogin implements LocalLoginRegistry {
       if (session.rest.length) client.write(session.rest);
       if (early.length) backend.write(early);
     } catch (error) {
-      reader.detach();
+      client = channel.client;
+      channel.reader.detach();
       const response =
         error instanceof BackendRefusedError
           ? error.response
@@ -310,6 +296,31 @@ export class LocalEntraLogin implements LocalLoginRegistry {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * Reads the startup packet, answering the SSLRequest and GSSENCRequest that may come first (one
+   * of each, as PostgreSQL allows); with TLS on, `channel` moves to the TLS socket.
+   */
+  private async negotiate(raw: Socket, channel: { client: Duplex; reader: WireReader }): Promise<Buffer> {
+    let packet = await channel.reader.startupPacket();
+    for (let negotiations = 0; negotiations < 2; negotiations += 1) {
+      const code = packet.readInt32BE(0);
+      if (code !== SSL_REQUEST && code !== GSSENC_REQUEST) break;
+      if (packet.length !== 4) throw new WireError('08P01', 'invalid length of startup packet');
+      // Bytes sent before the answer would bypass encryption (CVE-2021-23214): refuse them.
+      if (channel.reader.buffered > 0) throw new WireError('08P01', 'received unencrypted data after SSL request');
+      if (code === SSL_REQUEST && this.secureContext && channel.client === raw) {
+        raw.write('S');
+        channel.reader.detach();
+        channel.client = this.track(new TLSSocket(raw, { isServer: true, secureContext: this.secureContext }));
+        channel.reader = new WireReader(channel.client, MAX_HANDSHAKE_BUFFER);
+      } else {
+        channel.client.write('N');
+      }
+      packet = await channel.reader.startupPacket();
+    }
+    return packet;
   }
 
   /** Why a token may not log in as `user`, in Azure's words; undefined when it may. */

@@ -375,6 +375,16 @@ describe('LocalEntraLogin', () => {
       }
     });
 
+    it('cuts off a client that stalls after asking for TLS', async () => {
+      const strict = await LocalEntraLogin.start({ admin: db.admin, tls: true, handshakeTimeoutMs: 200 });
+      try {
+        const { reply, closed } = await rawExchange(strict.port, Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]));
+        expect([reply.toString('latin1', 0, 1), closed]).toEqual(['S', true]);
+      } finally {
+        await strict.close();
+      }
+    });
+
     it('refuses plaintext bytes sent before the TLS handshake', async () => {
       const ssl = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
       const { reply, closed } = await rawExchange(secure.port, Buffer.concat([ssl, startup({ user: 'x' })]));
