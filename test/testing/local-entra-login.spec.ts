@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import pg from 'pg';
@@ -214,6 +215,14 @@ describe('LocalEntraLogin', () => {
     try {
       const silent = await rawExchange(strict.port, Buffer.alloc(0));
       expect([silent.closed, errorFields(silent.reply).M]).toEqual([true, 'canceling authentication due to timeout']);
+      // 200 random byte strings at once, some after a valid startup: every one is answered or cut off, and closed.
+      const fuzz = Array.from({ length: 200 }, (_, i) => {
+        const noise = randomBytes(1 + (i % 64));
+        return i % 2 ? noise : Buffer.concat([startup({ user: 'fuzz' }), noise]);
+      });
+      const outcomes = await Promise.all(fuzz.map((bytes) => rawExchange(strict.port, bytes)));
+      expect(outcomes.filter((o) => !o.closed)).toEqual([]);
+      expect(outcomes.filter((o) => errorFields(o.reply).S === 'FATAL').length).toBeGreaterThan(150);
     } finally {
       await strict.close();
     }
