@@ -18,7 +18,7 @@ export interface Target {
   host: string;
   port: number;
   role: string;
-  /** Password of the role for the static-password ceiling; unused by token implementations. */
+  /** A token that never expires, registered with the login front, for the ceiling; unused by token implementations. */
   staticPassword?: string;
   authority: LocalTokenAuthority;
   max: number;
@@ -59,10 +59,10 @@ async function warm(pool: { query(sql: string): Promise<unknown> }, cold: boolea
   }
 }
 
-/** pg.Pool with a password that never expires: the ceiling. */
+/** pg.Pool with a token that never expires, through the same login front: the ceiling. */
 const raw: ImplementationSpec = {
   key: 'raw',
-  label: 'raw pg.Pool (static password)',
+  label: 'raw pg.Pool (never-expiring token)',
   async create(t) {
     const counter = { opened: 0 };
     const pool = counting(new pg.Pool({ ...baseConfig(t), password: t.staticPassword }), counter);

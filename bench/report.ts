@@ -47,7 +47,12 @@ export interface BenchResult {
     qpsRatio: number;
     rawCpuUsPerQuery: number;
     entraPgCpuUsPerQuery: number;
+    /** CPU of the login front's process per query (it runs apart, so it is not in the figures above). */
+    rawRelayCpuUsPerQuery: number;
+    entraPgRelayCpuUsPerQuery: number;
   };
+  /** The login front (LocalEntraLogin) every implementation logs in through, in its own process. */
+  relay: { cpuMs: number; wallMs: number; cpuShare: number; logins: number; refusals: number };
   implementations: ImplementationFigures[];
 }
 
@@ -69,6 +74,8 @@ export function markdownTable(result: BenchResult): string {
   lines.push(
     '',
     `Alternating rounds (${o.rounds} × ${o.queriesPerRound} queries each, nestjs-entra-pg on rotating 5-second tokens with ${o.tokenRequests} refreshes during the rounds): nestjs-entra-pg ${f(o.entraPgQps, 0)} qps vs raw ${f(o.rawQps, 0)} qps = **${f(o.qpsRatio, 3)} × raw**; CPU per query ${f(o.entraPgCpuUsPerQuery, 2)} µs vs ${f(o.rawCpuUsPerQuery, 2)} µs.`,
+    '',
+    `Every implementation logs in through the local Entra login front (LocalEntraLogin) in a process of its own, which relays every byte: ${f(o.entraPgRelayCpuUsPerQuery, 2)} µs vs ${f(o.rawRelayCpuUsPerQuery, 2)} µs of its CPU per query in the rounds above; over the whole run ${result.relay.cpuMs} ms CPU in ${f(result.relay.wallMs / 1000, 0)} s (${f(result.relay.cpuShare * 100, 0)} % of a core), ${result.relay.logins} logins, ${result.relay.refusals} refused.`,
   );
   return lines.join('\n');
 }

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Logger } from '@nestjs/common';
 import { LocalTokenAuthority } from 'nestjs-entra-pg/testing';
 import { startPostgres, type TestPostgres } from '../test/support/postgres.js';
+import { FrontProcess } from './front-process.js';
 import { IMPLEMENTATIONS, type Implementation, type ImplementationSpec, type Target } from './implementations.js';
 import { percentile, runLoad, type PhaseRecord } from './load.js';
 import { type BenchResult, type ImplementationFigures, type PhaseFigures, latencySvg, markdownTable } from './report.js';
@@ -20,26 +21,35 @@ const settings = {
   identityCacheFraction: 0.4,
   overheadRounds: 8,
   referenceSlices: 4,
-  overheadRoundQueries: 60_000,
+  overheadRoundQueries: Number(process.env.BENCH_OVERHEAD_QUERIES ?? 60_000),
 };
 const SQL = 'SELECT 1';
+/** Lifetime of the ceiling's token: it never expires within a run. */
+const NEVER_MS = 365 * 24 * 3600 * 1000;
 const resultsDir = join(dirname(fileURLToPath(import.meta.url)), '../../results');
 let roleCounter = 0;
 
-async function newTarget(db: TestPostgres, extra: Partial<Target> = {}): Promise<Target> {
+/**
+ * A fresh role behind the login front: every implementation logs in through it, as against Azure,
+ * where any unexpired token works. The ceiling (raw) uses a registered token that never expires,
+ * so it takes the same path.
+ */
+async function newTarget(db: TestPostgres, front: FrontProcess, extra: Partial<Target> = {}): Promise<Target> {
   roleCounter += 1;
   const role = `bench_${roleCounter}`;
   await db.createRole(role);
-  const staticPassword = `static-${role}`;
-  await db.adminPool.query(`ALTER ROLE ${role} PASSWORD '${staticPassword}'`);
+  const ceiling = new LocalTokenAuthority({ admin: db.admin, role, lifetimeMs: NEVER_MS, login: front });
+  const staticPassword = (await ceiling.getToken()).token;
+  await ceiling.close();
   // Like the managed-identity service, hand out a cached token while it is young.
   const authority = new LocalTokenAuthority({
     admin: db.admin,
     role,
     lifetimeMs: settings.tokenLifetimeMs,
     cacheForMs: settings.tokenLifetimeMs * settings.identityCacheFraction,
+    login: front,
   });
-  return { host: db.host, port: db.port, role, staticPassword, authority, max: settings.poolMax, maxLifetimeSeconds: settings.maxLifetimeSeconds, ...extra };
+  return { host: front.host, port: front.port, role, staticPassword, authority, max: settings.poolMax, maxLifetimeSeconds: settings.maxLifetimeSeconds, ...extra };
 }
 
 type Figures = Omit<PhaseFigures, 'ratioToRaw'>;
@@ -53,11 +63,12 @@ type Figures = Omit<PhaseFigures, 'ratioToRaw'>;
  */
 async function phase(
   db: TestPostgres,
+  front: FrontProcess,
   spec: ImplementationSpec,
   slowIdentity: boolean,
   reference?: Implementation,
 ): Promise<{ record: PhaseRecord; figures: Figures; rawQps: number | undefined }> {
-  const target = await newTarget(db);
+  const target = await newTarget(db, front);
   const impl = await spec.create(target);
   const requestsBefore = target.authority.requests;
   const opened = impl.connectionsOpened();
@@ -123,8 +134,8 @@ function summarize(record: PhaseRecord) {
   };
 }
 
-async function coldStorm(db: TestPostgres, spec: ImplementationSpec) {
-  const target = await newTarget(db, { cold: true });
+async function coldStorm(db: TestPostgres, front: FrontProcess, spec: ImplementationSpec) {
+  const target = await newTarget(db, front, { cold: true });
   target.authority.latencyMs = 100; // a realistic identity round trip, so concurrent callers overlap
   const started = performance.now();
   const impl = await spec.create(target);
@@ -142,19 +153,19 @@ async function coldStorm(db: TestPostgres, spec: ImplementationSpec) {
 
 /**
  * Throughput against raw pg.Pool measured in alternating rounds, so drift of the shared machine
- * hits both alike: raw with a static password, nestjs-entra-pg with the same 5-second tokens as the
+ * hits both alike: raw with a never-expiring token, nestjs-entra-pg with the same 5-second tokens as the
  * phases (refreshed several times over the rounds), both recycling connections every 3 s. CPU
  * time of this process per query is reported too: it is steadier than throughput on two cores.
  */
-async function overhead(db: TestPostgres) {
+async function overhead(db: TestPostgres, front: FrontProcess) {
   const [rawSpec, oursSpec] = [IMPLEMENTATIONS.find((i) => i.key === 'raw')!, IMPLEMENTATIONS.find((i) => i.key === 'nestjs-entra-pg')!];
-  // Separate roles: a minted token replaces its role's password, which the static pool relies on.
-  const [rawTarget, target] = [await newTarget(db), await newTarget(db)];
+  const [rawTarget, target] = [await newTarget(db, front), await newTarget(db, front)];
   const raw = await rawSpec.create(rawTarget);
   const ours = await oursSpec.create(target);
   const requestsBefore = target.authority.requests;
   const measure = async (impl: { query(sql: string): Promise<unknown> }) => {
     let left = settings.overheadRoundQueries;
+    const relay0 = (await front.stats()).cpuUs;
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     await Promise.all(
@@ -163,11 +174,14 @@ async function overhead(db: TestPostgres) {
       }),
     );
     const cpu = process.cpuUsage(cpu0);
-    return { qps: settings.overheadRoundQueries / ((performance.now() - t0) / 1000), cpuUs: (cpu.user + cpu.system) / settings.overheadRoundQueries };
+    const qps = settings.overheadRoundQueries / ((performance.now() - t0) / 1000);
+    const relayUs = (await front.stats()).cpuUs - relay0;
+    return { qps, cpuUs: (cpu.user + cpu.system) / settings.overheadRoundQueries, relayCpuUs: relayUs / settings.overheadRoundQueries };
   };
   await measure(raw);
   await measure(ours);
-  const rounds: Array<{ raw: { qps: number; cpuUs: number }; ours: { qps: number; cpuUs: number } }> = [];
+  type Round = { qps: number; cpuUs: number; relayCpuUs: number };
+  const rounds: Array<{ raw: Round; ours: Round }> = [];
   for (let i = 0; i < settings.overheadRounds; i += 1) rounds.push({ raw: await measure(raw), ours: await measure(ours) });
   await raw.close();
   await ours.close();
@@ -184,31 +198,35 @@ async function overhead(db: TestPostgres) {
     qpsRatio: mean((r) => r.ours.qps) / mean((r) => r.raw.qps),
     rawCpuUsPerQuery: mean((r) => r.raw.cpuUs),
     entraPgCpuUsPerQuery: mean((r) => r.ours.cpuUs),
+    rawRelayCpuUsPerQuery: mean((r) => r.raw.relayCpuUs),
+    entraPgRelayCpuUsPerQuery: mean((r) => r.ours.relayCpuUs),
   };
 }
 
 async function main(): Promise<void> {
   Logger.overrideLogger(false);
   const db = await startPostgres();
+  const front = await FrontProcess.start(db.admin);
+  const runStart = performance.now();
   const log = (line: string) => process.stdout.write(`${line}\n`);
   try {
     log('overhead: raw pg.Pool and nestjs-entra-pg alternated…');
-    const wrapper = await overhead(db);
-    log(`  ratio ${wrapper.qpsRatio.toFixed(3)}, CPU per query ${wrapper.rawCpuUsPerQuery.toFixed(2)} µs raw, ${wrapper.entraPgCpuUsPerQuery.toFixed(2)} µs nestjs-entra-pg`);
+    const wrapper = await overhead(db, front);
+    log(`  ratio ${wrapper.qpsRatio.toFixed(3)}, CPU per query ${wrapper.rawCpuUsPerQuery.toFixed(2)} µs raw, ${wrapper.entraPgCpuUsPerQuery.toFixed(2)} µs nestjs-entra-pg (relay ${wrapper.rawRelayCpuUsPerQuery.toFixed(2)} / ${wrapper.entraPgRelayCpuUsPerQuery.toFixed(2)} µs)`);
     const records = new Map<string, { normal: PhaseRecord; slowIdentity: PhaseRecord }>();
     const figures = new Map<string, { normal: Figures; slowIdentity: Figures }>();
     // Each implementation is compared with a raw run right before it, so drift of the machine over
     // the run (it is shared by the database and the load) does not favour anyone.
     const rawSpec = IMPLEMENTATIONS.find((spec) => spec.key === 'raw')!;
-    const referenceTarget = await newTarget(db);
+    const referenceTarget = await newTarget(db, front);
     const reference = await rawSpec.create(referenceTarget);
     const adjacentRaw = new Map<string, { normal: number; slow: number }>();
     for (const spec of IMPLEMENTATIONS) {
       log(`${spec.label}: normal identity, alternating with raw…`);
-      const normal = await phase(db, spec, false, reference);
+      const normal = await phase(db, front, spec, false, reference);
       log(`  ${normal.figures.qps.toFixed(0)} qps (raw ${normal.rawQps!.toFixed(0)}), p99 ${normal.figures.p99Ms.toFixed(2)} ms, failed ${normal.figures.failedQueries}, tokens ${normal.figures.tokenRequests}`);
       log(`${spec.label}: identity slowed to ${settings.slowIdentityMs} ms, alternating with raw…`);
-      const slow = await phase(db, spec, true, reference);
+      const slow = await phase(db, front, spec, true, reference);
       log(`  ${slow.figures.qps.toFixed(0)} qps (raw ${slow.rawQps!.toFixed(0)}), p99 ${slow.figures.p99Ms.toFixed(2)} ms, failed ${slow.figures.failedQueries}, tokens ${slow.figures.tokenRequests}`);
       adjacentRaw.set(spec.key, { normal: normal.rawQps!, slow: slow.rawQps! });
       records.set(spec.key, { normal: normal.record, slowIdentity: slow.record });
@@ -224,7 +242,7 @@ async function main(): Promise<void> {
     const implementations: ImplementationFigures[] = [];
     for (const spec of IMPLEMENTATIONS) {
       log(`${spec.label}: cold storm of ${settings.coldStormQueries} queries…`);
-      const storm = await coldStorm(db, spec);
+      const storm = await coldStorm(db, front, spec);
       const f = figures.get(spec.key)!;
       implementations.push({
         key: spec.key,
@@ -242,6 +260,7 @@ async function main(): Promise<void> {
       rawReferenceQps,
       rawReferenceRunsQps: rawRuns.map((run) => Math.round(run.normal)),
       overhead: wrapper,
+      relay: await relayFigures(front, runStart),
       implementations,
     };
     await mkdir(resultsDir, { recursive: true });
@@ -252,8 +271,16 @@ async function main(): Promise<void> {
     log(`\n${table}\n\nraw reference runs (qps): ${rawRuns.map((r) => r.normal.toFixed(0)).join(', ')}`);
     log(`written: bench/results/latest.json, latest.md, latency.svg`);
   } finally {
+    await front.close();
     await db.stop();
   }
+}
+
+/** The login front's own CPU over the whole run, apart from this process's. */
+async function relayFigures(front: FrontProcess, runStart: number) {
+  const stats = await front.stats();
+  const wallMs = performance.now() - runStart;
+  return { cpuMs: Math.round(stats.cpuUs / 1000), wallMs: Math.round(wallMs), cpuShare: stats.cpuUs / 1000 / wallMs, logins: stats.logins, refusals: stats.refusals };
 }
 
 main().then(

@@ -1,6 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { EntraAccessToken, EntraGetTokenOptions, EntraTokenCredential } from '../interfaces/token-credential.interface.js';
 import { createTestToken } from './jwt.js';
+import type { LocalLoginRegistry } from './local-entra-login.js';
 
 export interface LocalTokenAuthorityOptions {
   /** A superuser (or CREATEROLE) connection to the test server. */
@@ -16,6 +18,13 @@ export interface LocalTokenAuthorityOptions {
    * service does with its token cache. Default 0: every getToken() mints a new token.
    */
   cacheForMs?: number;
+  /**
+   * Register each token with a LocalEntraLogin front instead of setting it as the role's
+   * password: every unexpired token then works at once, as on Azure, and `revoke()` refuses the
+   * tokens this authority issued. Without it (the default), the role has one rotating password,
+   * which models a vault rotating a secret.
+   */
+  login?: LocalLoginRegistry;
 }
 
 /** Raised while the authority simulates an outage; named like @azure/identity's error. */
@@ -36,6 +45,8 @@ export class LocalCredentialUnavailableError extends Error {
  * very login that asked for it; on Azure, Entra validates the token itself and that login would
  * succeed. `cacheForMs` makes repeated requests return the current token, as the identity
  * service's cache does.
+ *
+ * With `login` (a LocalEntraLogin), neither difference applies: see there.
  *
  * Switches: `outage` (getToken rejects), `latencyMs` (getToken is slow), `revoke()` (the current
  * token stops working for new logins); counters: `requests`, `issued`.
@@ -59,9 +70,12 @@ export class LocalTokenAuthority implements EntraTokenCredential {
   private chain: Promise<unknown> = Promise.resolve();
   private current: { token: EntraAccessToken; issuedAt: number } | undefined;
   private closed = false;
+  private readonly login: LocalLoginRegistry | undefined;
+  private readonly issuer = randomUUID();
 
   constructor(options: LocalTokenAuthorityOptions) {
     this.role = options.role;
+    this.login = options.login;
     this.lifetimeMs = options.lifetimeMs ?? 60_000;
     this.claims = options.claims ?? { upn: options.role };
     this.cacheForMs = options.cacheForMs ?? 0;
@@ -83,9 +97,13 @@ export class LocalTokenAuthority implements EntraTokenCredential {
     return minting;
   }
 
-  /** Makes the current token useless for new logins (as if revoked or rotated elsewhere). */
+  /**
+   * Makes the current token useless for new logins (as if revoked or rotated elsewhere); with
+   * `login`, every token this authority issued.
+   */
   async revoke(): Promise<void> {
     this.current = undefined;
+    if (this.login) return this.login.revokeIssuedBy(this.issuer);
     await this.setPassword(`revoked-${Math.random().toString(36).slice(2)}`, null);
   }
 
@@ -100,7 +118,8 @@ export class LocalTokenAuthority implements EntraTokenCredential {
     // lifetimeMs; the JWT's exp claim is that instant rounded down to whole seconds.
     const expiresOnTimestamp = Date.now() + this.lifetimeMs;
     const token = createTestToken(this.claims, new Date(expiresOnTimestamp));
-    await this.setPassword(token, new Date(expiresOnTimestamp));
+    if (this.login) await this.login.register(token, { user: this.role, expiresOnTimestamp, issuer: this.issuer });
+    else await this.setPassword(token, new Date(expiresOnTimestamp));
     this.issued += 1;
     this.tokens.push(token);
     const issued: EntraAccessToken = { token, expiresOnTimestamp, tokenType: 'Bearer' };
