@@ -1,7 +1,7 @@
 import type pg from 'pg';
-import type { LocalTokenAuthority } from '../../lib/testing/index.js';
+import { LocalEntraLogin, type LocalTokenAuthority } from '../../lib/testing/index.js';
 import { LogCapture } from '../support/log-capture.js';
-import { bootPool, newRole, sleep } from '../support/harness.js';
+import { bootPool, newRole, sleep, viaFront } from '../support/harness.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
 
 /** Steady concurrent load that records every failure and the slowest query. */
@@ -37,15 +37,26 @@ class SteadyLoad {
 
 describe('fault suite (loopback only, bounded)', () => {
   let db: TestPostgres;
+  // Where a token must stay valid until it expires, as on Azure, logins go through this front.
+  let front: LocalEntraLogin;
   beforeAll(async () => {
     db = await startPostgres();
+    front = await LocalEntraLogin.start({ admin: db.admin });
   });
-  afterAll(() => db.stop());
+  afterAll(async () => {
+    await front.close();
+    await db.stop();
+  });
 
   /** Boots with quick refresh retries and every pool slot already logged in. */
-  async function boot(authority: LocalTokenAuthority, pool: { max?: number; idleTimeoutMillis?: number; maxLifetimeSeconds?: number } = {}) {
+  async function boot(
+    authority: LocalTokenAuthority,
+    pool: { max?: number; idleTimeoutMillis?: number; maxLifetimeSeconds?: number } = {},
+    through?: LocalEntraLogin,
+  ) {
     const logs = LogCapture.install();
     const app = await bootPool(db, {
+      ...(through ? viaFront(through) : {}),
       credential: authority,
       pool: { max: 6, ...pool },
       refresh: { retryBaseMs: 200, retryMaxMs: 500, forcedRefreshMinIntervalMs: 200 },
@@ -55,8 +66,8 @@ describe('fault suite (loopback only, bounded)', () => {
   }
 
   it('identity endpoint down for longer than a token lifetime: warm connections keep serving, health shows the streak, recovery is automatic', async () => {
-    const authority = await newRole(db, 2_000);
-    const app = await boot(authority);
+    const authority = await newRole(db, 2_000, undefined, front);
+    const app = await boot(authority, {}, front);
     const load = new SteadyLoad(app.pool, 6);
     try {
       authority.outage = true;
@@ -83,8 +94,8 @@ describe('fault suite (loopback only, bounded)', () => {
   });
 
   it('identity endpoint answering in 2 s: no query waits for it while the token is valid', async () => {
-    const authority = await newRole(db, 6_000);
-    const app = await boot(authority, { idleTimeoutMillis: 300 }); // connections churn, so logins keep happening
+    const authority = await newRole(db, 6_000, undefined, front);
+    const app = await boot(authority, { idleTimeoutMillis: 300 }, front); // connections churn, so logins keep happening
     authority.latencyMs = 2_000;
     const load = new SteadyLoad(app.pool, 8);
     try {

@@ -1,17 +1,22 @@
 import pg from 'pg';
 import { EntraPgCredentialError, EntraPgShutdownError } from '../../lib/index.js';
 import { LogCapture } from '../support/log-capture.js';
-import { bootPool, load, newRole, sleep } from '../support/harness.js';
+import { LocalEntraLogin } from '../../lib/testing/index.js';
+import { bootPool, load, newRole, sleep, viaFront } from '../support/harness.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
 
 describe('EntraPgPool against a real PostgreSQL', () => {
   let db: TestPostgres;
   let logs: LogCapture;
+  // Tests that rely on "a token stays valid until it expires" log in through it, as on Azure.
+  let front: LocalEntraLogin;
 
   beforeAll(async () => {
     db = await startPostgres();
+    front = await LocalEntraLogin.start({ admin: db.admin });
   });
   afterAll(async () => {
+    await front.close();
     await db.stop();
   });
   beforeEach(() => {
@@ -19,8 +24,8 @@ describe('EntraPgPool against a real PostgreSQL', () => {
   });
 
   it('serves queries across several token lifetimes with one token request per lifetime and no failure', async () => {
-    const authority = await newRole(db, 2_000);
-    const app = await bootPool(db, { credential: authority, pool: { max: 5 } });
+    const authority = await newRole(db, 2_000, undefined, front);
+    const app = await bootPool(db, { ...viaFront(front), credential: authority, pool: { max: 5 } });
     let opened = 0;
     app.pool.on('connect', () => (opened += 1));
     try {
@@ -62,8 +67,9 @@ describe('EntraPgPool against a real PostgreSQL', () => {
   });
 
   it('keeps using a still-valid token while refresh fails, and recovers when the source returns', async () => {
-    const authority = await newRole(db, 4_000);
+    const authority = await newRole(db, 4_000, undefined, front);
     const app = await bootPool(db, {
+      ...viaFront(front),
       credential: authority,
       // Connections recycle every ~0.5 s, so the outage is crossed by new logins, not only warm ones.
       pool: { max: 4, maxLifetimeSeconds: 0.5 },
@@ -92,8 +98,9 @@ describe('EntraPgPool against a real PostgreSQL', () => {
   });
 
   it('fails fast with a clear error when the token has expired and refresh keeps failing', async () => {
-    const authority = await newRole(db, 1_500);
+    const authority = await newRole(db, 1_500, undefined, front);
     const app = await bootPool(db, {
+      ...viaFront(front),
       credential: authority,
       refresh: { retryBaseMs: 5_000, retryMaxMs: 5_000, forcedRefreshMinIntervalMs: 5_000 },
     });

@@ -9,22 +9,34 @@ import {
   getEntraPgConnectionToken,
 } from '../../lib/index.js';
 import type { EntraPgConnection } from '../../lib/pool/entra-pg.connection.js';
-import { LocalTokenAuthority } from '../../lib/testing/index.js';
+import { type LocalEntraLogin, LocalTokenAuthority } from '../../lib/testing/index.js';
 import { LogCapture } from './log-capture.js';
 import type { TestPostgres } from './postgres.js';
 
 let roleCounter = 0;
 
-/** A fresh role and a LocalTokenAuthority for it, so tests in one server do not share passwords. */
+/**
+ * A fresh role and a LocalTokenAuthority for it, so tests in one server do not share passwords.
+ * With `front`, tokens are registered with a LocalEntraLogin, where every unexpired token stays
+ * valid as on Azure (connect through `viaFront(front)`); without it, each token becomes the
+ * role's one password.
+ */
 export async function newRole(
   db: TestPostgres,
   lifetimeMs: number,
   claims?: (role: string) => Record<string, unknown>,
+  front?: LocalEntraLogin,
 ): Promise<LocalTokenAuthority> {
   roleCounter += 1;
   const role = `app_${process.pid}_${roleCounter}`;
   await db.createRole(role);
-  return new LocalTokenAuthority({ admin: db.admin, role, lifetimeMs, claims: claims?.(role) });
+  const options = { role, lifetimeMs, claims: claims?.(role) };
+  return front ? front.authority(options) : new LocalTokenAuthority({ admin: db.admin, ...options });
+}
+
+/** Connection settings that log in through a LocalEntraLogin front. */
+export function viaFront(front: LocalEntraLogin): { host: string; port: number } {
+  return { host: front.host, port: front.port };
 }
 
 export interface Harness {
