@@ -35,7 +35,7 @@ export function validateOptions(options: unknown, connectionName: string): Entra
       throw fail(`${key} must be a non-empty string.`);
     }
   }
-  for (const key of ['lazyConnect'] as const) {
+  for (const key of ['lazyConnect', 'allowInsecureTransport'] as const) {
     if (o[key] !== undefined && typeof o[key] !== 'boolean') throw fail(`${key} must be true or false.`);
   }
   const count = (value: unknown, name: string, { integer = false, positive = false } = {}) => {
