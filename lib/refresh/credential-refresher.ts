@@ -1,4 +1,5 @@
 import type { Logger } from '@nestjs/common';
+import { rememberSecret } from '../common/redact.js';
 import type { FetchedSecret, SecretSource } from '../credentials/secret-source.interface.js';
 import { EntraPgCredentialError, EntraPgShutdownError, describeCause } from '../entra-pg.errors.js';
 import { type RefreshSettings, refreshDelay, retryDelay } from './refresh-schedule.js';
@@ -139,6 +140,8 @@ export class CredentialRefresher {
   }
 
   private succeeded(secret: FetchedSecret): void {
+    // From now on every redaction also removes this exact secret, whatever its shape.
+    rememberSecret(secret.password);
     const now = this.now();
     const unchanged = this.current?.password === secret.password && this.current.user === secret.user;
     this.current = { ...secret, fetchedAt: now };
