@@ -42,6 +42,13 @@ export class EntraSecretSource implements SecretSource {
 
   private userFrom(token: string): string {
     const found = userFromToken(token);
+    if (!found.ok && found.reason === 'invalid-user') {
+      throw new EntraPgCredentialError(
+        `The access token's ${found.claim} claim cannot be a PostgreSQL role name: ${found.problem}. ` +
+          'Set the `user` option (or PGUSER) to the role name, or fix the identity\'s name.',
+        this.connectionName,
+      );
+    }
     if (!found.ok) {
       const why =
         found.reason === 'not-a-jwt'
