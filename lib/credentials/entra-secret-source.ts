@@ -1,4 +1,5 @@
 import type { Logger } from '@nestjs/common';
+import { printAs } from '../common/print-as.js';
 import { EntraPgCredentialError } from '../entra-pg.errors.js';
 import type { EntraTokenCredential } from '../interfaces/token-credential.interface.js';
 import type { FetchedSecret, SecretSource } from './secret-source.interface.js';
@@ -66,3 +67,6 @@ export class EntraSecretSource implements SecretSource {
     return found.user;
   }
 }
+
+// It holds a secret or a credential object that may hold one: print what it is, not what it has.
+printAs(EntraSecretSource, (source) => ({ kind: source.kind, description: source.description }));

@@ -1,3 +1,4 @@
+import { printAs } from '../common/print-as.js';
 import { EntraPgCredentialError } from '../entra-pg.errors.js';
 import type { PgCredentialsSource } from '../interfaces/credentials-source.interface.js';
 import { roleNameProblem } from './role-name.js';
@@ -43,3 +44,6 @@ export class VaultSecretSource implements SecretSource {
     };
   }
 }
+
+// It holds a secret or a credential object that may hold one: print what it is, not what it has.
+printAs(VaultSecretSource, (source) => ({ kind: source.kind, description: source.description }));

@@ -1,5 +1,6 @@
 import type { Logger } from '@nestjs/common';
 import pg from 'pg';
+import { printAs } from '../common/print-as.js';
 import type { FetchedSecret } from '../credentials/secret-source.interface.js';
 import { EntraPgShutdownError, describeCause } from '../entra-pg.errors.js';
 import type { CredentialRefresher } from '../refresh/credential-refresher.js';
@@ -413,3 +414,14 @@ export class EntraPgPool extends pg.Pool {
     );
   }
 }
+
+// Below the pool are the refresher and its secret: printing or serializing PG_POOL shows counters only.
+printAs(EntraPgPool, (pool) => ({
+  host: pool.options.host,
+  database: pool.options.database,
+  totalCount: pool.totalCount,
+  idleCount: pool.idleCount,
+  waitingCount: pool.waitingCount,
+  ending: pool.ending,
+  ended: pool.ended,
+}));

@@ -1,5 +1,6 @@
 import type { Logger } from '@nestjs/common';
 import { rememberSecret } from '../common/redact.js';
+import { printAs } from '../common/print-as.js';
 import type { FetchedSecret, SecretSource } from '../credentials/secret-source.interface.js';
 import { EntraPgCredentialError, EntraPgShutdownError, describeCause } from '../entra-pg.errors.js';
 import { type RefreshSettings, refreshDelay, retryDelay } from './refresh-schedule.js';
@@ -229,3 +230,6 @@ export class CredentialRefresher {
 function seconds(ms: number): string {
   return `${Math.max(0, Math.round(ms / 1000))} s`;
 }
+
+// The cache holds the secret: printing or serializing a refresher shows its state only.
+printAs(CredentialRefresher, (refresher) => ({ ...refresher.snapshot() }));
