@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { validateOptions } from '../../lib/common/validate-options.js';
 import { decideTls, isLocalHost, parseSslMode } from '../../lib/pool/tls-policy.js';
 
 const decide = (host: string, more: { ssl?: boolean | object; allow?: boolean; mode?: string } = {}) =>
@@ -61,5 +62,12 @@ describe('TLS policy', () => {
     expect(decide('db.contoso.internal', { ssl: true, mode: 'disable' })).toMatchObject({ ok: true, ssl: true });
     expect(decide('localhost', { ssl: false, mode: 'verify-full' })).toMatchObject({ ok: true, ssl: false });
     expect(decide('localhost', { mode: 'requre' })).toMatchObject({ ok: false, error: expect.stringMatching(/^Unknown PGSSLMODE "requre"/) });
+  });
+
+  it('takes the opt-out only as a boolean', () => {
+    for (const value of ['true', 1, {}]) {
+      expect(() => validateOptions({ host: 'h', allowInsecureTransport: value }, 'default')).toThrow(/allowInsecureTransport must be true or false/);
+    }
+    expect(validateOptions({ host: 'h', allowInsecureTransport: true }, 'default')).toMatchObject({ allowInsecureTransport: true });
   });
 });
