@@ -14,9 +14,8 @@ export interface TlsPolicyInput {
   sslMode: string | undefined;
 }
 
-export type TlsDecision =
-  | { ok: true; ssl: PgSsl; /** Set when the secret may travel without verified TLS to a remote host. */ insecure: string | undefined }
-  | { ok: false; error: string };
+/** `insecure` says why the secret may travel to a remote host without verified TLS (the app opted out). */
+export type TlsDecision = { ok: true; ssl: PgSsl; insecure: string | undefined } | { ok: false; error: string };
 
 const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'] as const;
 type SslMode = (typeof SSL_MODES)[number];
@@ -44,19 +43,21 @@ export function decideTls(input: TlsPolicyInput): TlsDecision {
   }
   const local = isLocalHost(input.host);
   // Code wins over the environment, as in pg; the environment only fills in what code left out.
-  const ssl = input.ssl ?? (mode === undefined ? (local ? false : true) : fromSslMode(mode, local));
-  const unverified = ssl === false ? 'without TLS' : typeof ssl === 'object' && ssl.rejectUnauthorized === false ? 'over TLS without certificate verification' : undefined;
-  if (local || unverified === undefined) return { ok: true, ssl, insecure: undefined };
-  const why = input.ssl !== undefined ? `the ssl option asks for ${describe(ssl)}` : `PGSSLMODE=${mode} asks for ${describe(ssl)}`;
+  const ssl = input.ssl ?? (mode === undefined ? !local : fromSslMode(mode, local));
+  const weakness = ssl === false ? 'plaintext' : ssl !== true && ssl.rejectUnauthorized === false ? 'TLS without certificate verification' : undefined;
+  if (local || weakness === undefined) return { ok: true, ssl, insecure: undefined };
+  const fromCode = input.ssl !== undefined;
+  const why = `${fromCode ? 'the ssl option' : `PGSSLMODE=${mode}`} asks for ${weakness}`;
   if (input.allowInsecureTransport !== true) {
+    const fix = fromCode ? 'Remove that setting' : 'Unset PGSSLMODE or set it to verify-full';
     return {
       ok: false,
       error:
-        `Refusing to send the PostgreSQL secret to ${input.host} ${unverified}: ${why}, and the secret is a bearer ` +
-        `credential anyone on the path could reuse. ${input.ssl !== undefined ? 'Remove that setting' : 'Unset PGSSLMODE or set it to verify-full'} to get verified TLS (the default). ${OPT_OUT}.`,
+        `Refusing to send the PostgreSQL secret to ${input.host} over ${weakness}: ${why}, and the secret is a bearer ` +
+        `credential anyone on the path could reuse. ${fix} to get verified TLS (the default). ${OPT_OUT}.`,
     };
   }
-  return { ok: true, ssl, insecure: `the secret is sent to ${input.host} ${unverified} (${why}; allowInsecureTransport is set)` };
+  return { ok: true, ssl, insecure: `the secret is sent to ${input.host} over ${weakness} (${why}; allowInsecureTransport is set)` };
 }
 
 /** undefined when unset or empty; null when not a libpq (or pg) sslmode name. */
@@ -87,10 +88,6 @@ function fromSslMode(mode: SslMode, local: boolean): PgSsl {
     default:
       return true;
   }
-}
-
-function describe(ssl: PgSsl): string {
-  return ssl === false ? 'plaintext' : 'TLS without certificate verification';
 }
 
 /**

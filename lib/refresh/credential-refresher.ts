@@ -1,6 +1,6 @@
 import type { Logger } from '@nestjs/common';
-import { rememberSecret } from '../common/redact.js';
 import { printAs } from '../common/print-as.js';
+import { rememberSecret } from '../common/redact.js';
 import type { FetchedSecret, SecretSource } from '../credentials/secret-source.interface.js';
 import { EntraPgCredentialError, EntraPgShutdownError, describeCause } from '../entra-pg.errors.js';
 import { type RefreshSettings, refreshDelay, retryDelay } from './refresh-schedule.js';

@@ -48,7 +48,7 @@ describe('TLS policy', () => {
   });
 
   it('refuses ssl: false and rejectUnauthorized: false to a remote host unless the code opts out', () => {
-    expect(decide('srv.postgres.database.azure.com', { ssl: false })).toMatchObject({ ok: false, error: expect.stringMatching(/without TLS/) });
+    expect(decide('srv.postgres.database.azure.com', { ssl: false })).toMatchObject({ ok: false, error: expect.stringMatching(/over plaintext/) });
     expect(decide('srv.postgres.database.azure.com', { ssl: { rejectUnauthorized: false } })).toMatchObject({
       ok: false,
       error: expect.stringMatching(/without certificate verification/),

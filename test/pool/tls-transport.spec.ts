@@ -94,7 +94,7 @@ describe('TLS on the wire (fake server on 127.0.0.1, every name resolved to it)'
 
   it('ssl: false to a remote host is refused without the opt-out', async () => {
     const error = await boot('db.contoso.internal', { ssl: false });
-    expect(error?.message).toMatch(/Refusing to send the PostgreSQL secret to db\.contoso\.internal without TLS/);
+    expect(error?.message).toMatch(/Refusing to send the PostgreSQL secret to db\.contoso\.internal over plaintext/);
     expect(fake.connections).toHaveLength(0);
   });
 
