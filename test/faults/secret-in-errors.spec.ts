@@ -87,7 +87,7 @@ describe('no secret in what Nest prints for our errors, causes included', () => 
     const app = await NestFactory.create(HttpModule, { logger: new ConsoleLogger({ colors: false }), abortOnError: false });
     await app.listen(0, '127.0.0.1');
     try {
-      const response = await fetch(`${await app.getUrl()}/probe`.replace('[::1]', '127.0.0.1'));
+      const response = await fetch(`${await app.getUrl()}/probe`);
       expect(response.status).toBe(500);
       expectNoToken(await response.text());
       expect(output.join('')).toMatch(/ExceptionsHandler/);
