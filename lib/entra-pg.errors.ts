@@ -1,11 +1,18 @@
-/** Base class of every error this library raises; `connectionName` says which pool it came from. */
+import { redact, scrubbedCopy } from './common/redact.js';
+
+/**
+ * Base class of every error this library raises; `connectionName` says which pool it came from.
+ * A cause is kept as a redacted copy: Nest prints the whole chain (`util.inspect`, causes and own
+ * properties) when bootstrap fails and in its exception filter, and a credential library may have
+ * echoed a token into a message or a response-body property of the original error.
+ */
 export class EntraPgError extends Error {
   constructor(
     message: string,
     readonly connectionName: string,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(message, options && 'cause' in options ? { cause: safeCause(options.cause) } : undefined);
     this.name = new.target.name;
   }
 }
@@ -34,20 +41,33 @@ export class EntraPgLoginRefusedError extends EntraPgError {
   }
 }
 
-const JWT_LIKE = /eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*/g;
+function safeCause(cause: unknown): unknown {
+  // Our own errors were scrubbed when they were made.
+  if (cause instanceof EntraPgError) return cause;
+  try {
+    return scrubbedCopy(cause);
+  } catch {
+    // A throwing getter or a hostile proxy: keep nothing of it.
+    return new Error('[the original error could not be read]');
+  }
+}
 
 /**
  * Describes an unknown thrown value in one line, for logs and error messages. Credential libraries
- * sometimes echo a response body; anything shaped like a JWT is cut out so a token never reaches a log.
+ * sometimes echo a response body; JWT-shaped strings and known secrets are cut out so a secret never
+ * reaches a log.
  */
 export function describeCause(cause: unknown): string {
   let text: string;
-  if (cause instanceof Error) {
-    const code = (cause as { code?: unknown }).code;
-    text = `${cause.name}: ${cause.message}${typeof code === 'string' ? ` (${code})` : ''}`;
-  } else {
-    text = String(cause);
+  try {
+    if (cause instanceof Error) {
+      const code = (cause as { code?: unknown }).code;
+      text = `${cause.name}: ${cause.message}${typeof code === 'string' ? ` (${code})` : ''}`;
+    } else {
+      text = String(cause);
+    }
+  } catch {
+    text = '[an error that could not be read]';
   }
-  text = text.replace(JWT_LIKE, '[redacted token]');
-  return text.length > 500 ? `${text.slice(0, 500)}…` : text;
+  return redact(text, 500);
 }

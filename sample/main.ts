@@ -2,13 +2,13 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module.js';
-import { LocalAzure } from './local/local-azure.js';
+import { LocalAzure, playsAzureLocally } from './local/local-azure.js';
 
 async function bootstrap(): Promise<void> {
   const logger = new Logger('TodoSample');
   let local: LocalAzure | undefined;
-  if (!process.env.PGHOST) {
-    // No database configured: play Azure locally, with short-lived tokens so /health shows them rotate.
+  if (playsAzureLocally(process.env)) {
+    // No database configured on a developer's machine: play Azure locally, with short-lived tokens so /health shows them rotate.
     local = await LocalAzure.start(Number(process.env.SAMPLE_TOKEN_LIFETIME_MS ?? 60_000));
     Object.assign(process.env, local.env);
     logger.log(`PGHOST is not set: started a local PostgreSQL on port ${local.env.PGPORT} and a managed-identity endpoint`);

@@ -1,3 +1,4 @@
+import { nodeEnvKind } from '../common/node-env.js';
 import { EntraPgConfigError } from '../entra-pg.errors.js';
 import type { EntraTokenCredential } from '../interfaces/token-credential.interface.js';
 
@@ -22,7 +23,17 @@ export async function createDefaultCredential(
       { cause },
     );
   }
-  if (env.NODE_ENV === 'production') {
+  const kind = nodeEnvKind(env.NODE_ENV);
+  if (kind === 'unknown') {
+    // Guessing wrong either way is bad: the developer chain in production can pick up whoever ran
+    // `az login` on the machine, and managed identity elsewhere probes for an endpoint.
+    throw new EntraPgConfigError(
+      `NODE_ENV=${JSON.stringify(env.NODE_ENV)} is neither production nor development/test, so no default credential ` +
+        'is chosen. Pass `credential` (for example a ManagedIdentityCredential), or set NODE_ENV to production or development.',
+      connectionName,
+    );
+  }
+  if (kind === 'production') {
     const clientId = env.AZURE_CLIENT_ID;
     return clientId ? new identity.ManagedIdentityCredential({ clientId }) : new identity.ManagedIdentityCredential();
   }

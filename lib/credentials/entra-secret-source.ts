@@ -1,4 +1,5 @@
 import type { Logger } from '@nestjs/common';
+import { printAs } from '../common/print-as.js';
 import { EntraPgCredentialError } from '../entra-pg.errors.js';
 import type { EntraTokenCredential } from '../interfaces/token-credential.interface.js';
 import type { FetchedSecret, SecretSource } from './secret-source.interface.js';
@@ -42,6 +43,13 @@ export class EntraSecretSource implements SecretSource {
 
   private userFrom(token: string): string {
     const found = userFromToken(token);
+    if (!found.ok && found.reason === 'invalid-user') {
+      throw new EntraPgCredentialError(
+        `The access token's ${found.claim} claim cannot be a PostgreSQL role name: ${found.problem}. ` +
+          'Set the `user` option (or PGUSER) to the role name, or fix the identity\'s name.',
+        this.connectionName,
+      );
+    }
     if (!found.ok) {
       const why =
         found.reason === 'not-a-jwt'
@@ -59,3 +67,6 @@ export class EntraSecretSource implements SecretSource {
     return found.user;
   }
 }
+
+// It holds a secret or a credential object that may hold one: print what it is, not what it has.
+printAs(EntraSecretSource, (source) => ({ kind: source.kind, description: source.description }));

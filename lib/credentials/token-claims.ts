@@ -1,3 +1,5 @@
+import { roleNameProblem } from './role-name.js';
+
 /** Claims a PostgreSQL role name can come from, in the order Microsoft's own helpers use. */
 export const USER_CLAIMS = ['xms_mirid', 'upn', 'preferred_username', 'unique_name'] as const;
 export type UserClaim = (typeof USER_CLAIMS)[number];
@@ -22,7 +24,8 @@ export function decodeJwtPayload(token: string): Record<string, unknown> | undef
 
 export type UserFromClaims =
   | { ok: true; user: string; claim: UserClaim }
-  | { ok: false; reason: 'not-a-jwt' | 'no-user-claim' };
+  | { ok: false; reason: 'not-a-jwt' | 'no-user-claim' }
+  | { ok: false; reason: 'invalid-user'; claim: UserClaim; problem: string };
 
 /** Picks the role name from a token's claims; a managed identity logs in under its resource name. */
 export function userFromToken(token: string): UserFromClaims {
@@ -35,10 +38,16 @@ export function userFromToken(token: string): UserFromClaims {
       // System-assigned identities carry the resource's own path here; they log in under a name
       // the token does not hold, so only a user-assigned identity's path names the role.
       const match = MANAGED_IDENTITY_PATH.exec(value);
-      if (match?.[1]) return { ok: true, user: match[1], claim };
+      if (match?.[1]) return checked(match[1], claim);
       continue;
     }
-    return { ok: true, user: value, claim };
+    return checked(value, claim);
   }
   return { ok: false, reason: 'no-user-claim' };
+}
+
+/** A claim is data from outside: it becomes the user of pg's startup packet only if it is a sane role name. */
+function checked(user: string, claim: UserClaim): UserFromClaims {
+  const problem = roleNameProblem(user);
+  return problem === undefined ? { ok: true, user, claim } : { ok: false, reason: 'invalid-user', claim, problem };
 }

@@ -1,5 +1,7 @@
+import { printAs } from '../common/print-as.js';
 import { EntraPgCredentialError } from '../entra-pg.errors.js';
 import type { PgCredentialsSource } from '../interfaces/credentials-source.interface.js';
+import { roleNameProblem } from './role-name.js';
 import type { FetchedSecret, SecretSource } from './secret-source.interface.js';
 
 /** A rotating non-Entra secret; a change of user makes the pool rotate. */
@@ -26,7 +28,9 @@ export class VaultSecretSource implements SecretSource {
     if (got === null || typeof got !== 'object') throw fail('returned no credentials');
     const { user, password, expiresAt } = got as Record<string, unknown>;
     if (typeof password !== 'string' || password === '') throw fail('returned no password');
-    if (user !== undefined && (typeof user !== 'string' || user === '')) throw fail('returned an invalid user');
+    if (user !== undefined && (typeof user !== 'string' || roleNameProblem(user) !== undefined)) {
+      throw fail(`returned an invalid user (${typeof user === 'string' ? roleNameProblem(user) : 'not a string'})`);
+    }
     if (expiresAt !== undefined && (!(expiresAt instanceof Date) || Number.isNaN(expiresAt.getTime()))) {
       throw fail('returned an invalid expiresAt');
     }
@@ -40,3 +44,6 @@ export class VaultSecretSource implements SecretSource {
     };
   }
 }
+
+// It holds a secret or a credential object that may hold one: print what it is, not what it has.
+printAs(VaultSecretSource, (source) => ({ kind: source.kind, description: source.description }));

@@ -84,10 +84,17 @@ export interface EntraPgModuleOptions {
   /** Role to log in as. Falls back to PGUSER; for Entra, then to the token's claims. An explicit user always wins. */
   user?: string;
   /**
-   * TLS. Default: verified TLS (certificate and host name) for `*.postgres.database.azure.com`,
-   * PGSSLMODE otherwise. `false` turns it off.
+   * TLS. Default: verified TLS (certificate and host name) for every host that is not loopback;
+   * PGSSLMODE is honoured only where it keeps that (see the README's Security section). `false`
+   * or `{ rejectUnauthorized: false }` to a remote host needs `allowInsecureTransport: true`.
    */
   ssl?: boolean | ConnectionOptions;
+  /**
+   * Lets the secret travel to a host that is not loopback in plaintext or over unverified TLS
+   * (`ssl: false`, `rejectUnauthorized: false`, PGSSLMODE disable/allow/no-verify). Logged as a
+   * warning. Default false: such settings fail the boot.
+   */
+  allowInsecureTransport?: boolean;
   pool?: EntraPgPoolOptions;
   /** Passed to every pg.Pool behind PG_POOL (`types`, `statement_timeout`, `keepAlive`, …). */
   pg?: EntraPgPgOptions;

@@ -1,4 +1,5 @@
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { printAs } from '../common/print-as.js';
 import { EntraSecretSource } from '../credentials/entra-secret-source.js';
 import type { SecretSource } from '../credentials/secret-source.interface.js';
 import { StaticSecretSource } from '../credentials/static-secret-source.js';
@@ -130,3 +131,11 @@ export class EntraPgConnection implements OnApplicationShutdown {
 function definedOnly<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
+
+// The options hold the password or credential, the config may hold a TLS key: print the target only.
+printAs(EntraPgConnection, (connection) => ({
+  name: connection.name,
+  host: connection.config.host,
+  port: connection.config.port,
+  database: connection.config.database,
+}));

@@ -1,5 +1,6 @@
 import type { Logger } from '@nestjs/common';
 import pg from 'pg';
+import { printAs } from '../common/print-as.js';
 import type { FetchedSecret } from '../credentials/secret-source.interface.js';
 import { EntraPgCredentialError, EntraPgLoginRefusedError, EntraPgShutdownError, describeCause } from '../entra-pg.errors.js';
 import type { EntraPgConsumerEnd } from '../interfaces/entra-pg-options.interface.js';
@@ -626,3 +627,14 @@ function failSubmittable(submittable: pg.Submittable, error: Error): void {
   if (typeof target.destroy === 'function') target.destroy(error);
   else if (typeof target.handleError === 'function') target.handleError(error);
 }
+
+// Below the pool are the refresher and its secret: printing or serializing PG_POOL shows counters only.
+printAs(EntraPgPool, (pool) => ({
+  host: pool.options.host,
+  database: pool.options.database,
+  totalCount: pool.totalCount,
+  idleCount: pool.idleCount,
+  waitingCount: pool.waitingCount,
+  ending: pool.ending,
+  ended: pool.ended,
+}));

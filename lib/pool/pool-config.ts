@@ -1,9 +1,8 @@
-import type { ConnectionOptions } from 'node:tls';
+import { Logger } from '@nestjs/common';
 import type pg from 'pg';
 import { EntraPgConfigError } from '../entra-pg.errors.js';
 import type { EntraPgModuleOptions, EntraPgPgOptions } from '../interfaces/entra-pg-options.interface.js';
-
-const AZURE_HOST = /\.postgres\.database\.azure\.com$/i;
+import { type PgSsl, decideTls } from './tls-policy.js';
 
 /** Where to connect and how, resolved once from the options and the libpq environment. */
 export interface ResolvedPoolConfig {
@@ -12,7 +11,8 @@ export interface ResolvedPoolConfig {
   database: string;
   /** The explicit role; undefined when it comes from the token or the secret source. */
   user: string | undefined;
-  ssl: boolean | ConnectionOptions | undefined;
+  /** Always explicit (never undefined), so pg does not read PGSSLMODE with its own, weaker rules. */
+  ssl: PgSsl;
   max: number;
   min: number;
   idleTimeoutMillis: number;
@@ -66,8 +66,11 @@ export function resolvePoolConfig(
   if (options.ssl !== undefined && typeof options.ssl !== 'boolean' && (options.ssl === null || typeof options.ssl !== 'object')) {
     throw fail('Invalid ssl option: use true, false or a tls.ConnectionOptions object.');
   }
-  // Azure requires TLS; verify certificate and host name unless the user chose otherwise.
-  const ssl = options.ssl ?? (AZURE_HOST.test(host) && !env.PGSSLMODE ? true : undefined);
+  const tls = decideTls({ host, ssl: options.ssl, allowInsecureTransport: options.allowInsecureTransport, sslMode: env.PGSSLMODE });
+  if (!tls.ok) throw fail(`PostgreSQL connection "${connectionName}": ${tls.error}`);
+  // Once per connection: the config is resolved once, at bootstrap.
+  if (tls.insecure) new Logger(`EntraPg:${connectionName}`).warn(`Insecure transport: ${tls.insecure}`);
+  const ssl = tls.ssl;
   return {
     host,
     port,

@@ -1,4 +1,6 @@
 import type { Logger } from '@nestjs/common';
+import { printAs } from '../common/print-as.js';
+import { rememberSecret } from '../common/redact.js';
 import type { FetchedSecret, SecretSource } from '../credentials/secret-source.interface.js';
 import { EntraPgCredentialError, EntraPgShutdownError, describeCause } from '../entra-pg.errors.js';
 import { MAX_TIMER_MS, type RefreshSettings, expiryProblem, refreshDelay, retryDelay } from './refresh-schedule.js';
@@ -172,6 +174,8 @@ export class CredentialRefresher {
         this.flight = undefined;
         clearTimeout(timeout);
         if ('secret' in outcome) {
+          // From now on every redaction also removes this exact secret, whatever its shape.
+          rememberSecret(outcome.secret.password);
           const problem = expiryProblem(outcome.secret, this.now(), this.source.label);
           if (problem === undefined) {
             this.succeeded(outcome.secret, forced);
@@ -317,3 +321,6 @@ export class CredentialRefresher {
 function seconds(ms: number): string {
   return `${Math.max(0, Math.round(ms / 1000))} s`;
 }
+
+// The cache holds the secret: printing or serializing a refresher shows its state only.
+printAs(CredentialRefresher, (refresher) => ({ ...refresher.snapshot() }));

@@ -25,6 +25,11 @@ export interface LocalTokenAuthorityOptions {
    * which models a vault rotating a secret.
    */
   login?: LocalLoginRegistry;
+  /**
+   * Most tokens kept in `tokens`; expired ones are forgotten first, then the oldest. Default 100,
+   * so a long-running app (the sample) does not grow the list forever.
+   */
+  keepTokens?: number;
 }
 
 /** Raised while the authority simulates an outage; named like @azure/identity's error. */
@@ -56,7 +61,7 @@ export class LocalTokenAuthority implements EntraTokenCredential {
   requests = 0;
   /** Tokens minted and applied to the role. */
   issued = 0;
-  /** Every token minted, oldest first, so tests can check that none reached a log. */
+  /** The tokens minted, oldest first, so tests can check that none reached a log; bounded by `keepTokens`. */
   readonly tokens: string[] = [];
   /** When true, getToken() rejects with a CredentialUnavailableError. */
   outage = false;
@@ -72,6 +77,9 @@ export class LocalTokenAuthority implements EntraTokenCredential {
   private closed = false;
   private readonly login: LocalLoginRegistry | undefined;
   private readonly issuer = randomUUID();
+  /** Expiry of each entry of `tokens`, at the same index. */
+  private readonly expiries: number[] = [];
+  private readonly keepTokens: number;
 
   constructor(options: LocalTokenAuthorityOptions) {
     this.role = options.role;
@@ -79,6 +87,7 @@ export class LocalTokenAuthority implements EntraTokenCredential {
     this.lifetimeMs = options.lifetimeMs ?? 60_000;
     this.claims = options.claims ?? { upn: options.role };
     this.cacheForMs = options.cacheForMs ?? 0;
+    this.keepTokens = Math.max(1, options.keepTokens ?? 100);
     this.admin = new pg.Pool({ ...options.admin, max: 2, allowExitOnIdle: true });
     this.admin.on('error', () => undefined);
   }
@@ -121,10 +130,31 @@ export class LocalTokenAuthority implements EntraTokenCredential {
     if (this.login) await this.login.register(token, { user: this.role, expiresOnTimestamp, issuer: this.issuer });
     else await this.setPassword(token, new Date(expiresOnTimestamp));
     this.issued += 1;
-    this.tokens.push(token);
+    this.remember(token, expiresOnTimestamp);
     const issued: EntraAccessToken = { token, expiresOnTimestamp, tokenType: 'Bearer' };
     this.current = { token: issued, issuedAt: Date.now() };
     return { ...issued };
+  }
+
+  private remember(token: string, expiresAt: number): void {
+    this.tokens.push(token);
+    this.expiries.push(expiresAt);
+    if (this.tokens.length <= this.keepTokens) return;
+    const now = Date.now();
+    for (let i = 0; i < this.tokens.length && this.tokens.length > this.keepTokens; ) {
+      if (this.expiries[i]! <= now) {
+        this.tokens.splice(i, 1);
+        this.expiries.splice(i, 1);
+      } else {
+        i += 1;
+      }
+    }
+    // Still too many: all of them valid; the oldest go.
+    const excess = this.tokens.length - this.keepTokens;
+    if (excess > 0) {
+      this.tokens.splice(0, excess);
+      this.expiries.splice(0, excess);
+    }
   }
 
   private async setPassword(password: string, validUntil: Date | null): Promise<void> {

@@ -14,6 +14,16 @@ export interface LocalAzureEnv {
   IDENTITY_HEADER: string;
 }
 
+/**
+ * Whether to play Azure locally: only for a developer, with no database configured and NODE_ENV
+ * unset, development or test. Anything that might be production (`prod`, ` PRODUCTION`, `staging`)
+ * gets no local token endpoint and no throw-away database; it must be configured for real.
+ */
+export function playsAzureLocally(env: NodeJS.ProcessEnv): boolean {
+  const mode = (env.NODE_ENV ?? '').trim().toLowerCase();
+  return !env.PGHOST && ['', 'development', 'dev', 'test'].includes(mode);
+}
+
 const IDENTITY_NAME = 'todo-api-identity';
 const IDENTITY_ID = `/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${IDENTITY_NAME}`;
 

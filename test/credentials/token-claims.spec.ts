@@ -35,3 +35,26 @@ describe('userFromToken', () => {
     expect(decodeJwtPayload(`x.${'A'.repeat(70_000)}.y`)).toBeUndefined();
   });
 });
+
+describe('claims are validated before they become the PostgreSQL user', () => {
+  it.each([
+    ['a NUL that would add startup parameters', 'a\u0000options\u0000-c search_path=evil'],
+    ['a line break that would forge log lines', 'app\n[Nest] 1 - LOG [EntraPg:default] Connected as "admin"'],
+    ['a carriage return', 'app\rX'],
+    ['a bidi override', 'app\u202Euser'],
+    ['a zero-width space', 'ad\u200Bmin'],
+    ['a lone surrogate', 'app\uD800'],
+    ['surrounding white space', ' app '],
+    ['an absurd length', 'a'.repeat(257)],
+  ])('rejects %s', (_what, upn) => {
+    expect(userFromToken(token({ upn }))).toMatchObject({ ok: false, reason: 'invalid-user', claim: 'upn' });
+  });
+
+  it('accepts real Entra names, including long UPNs and non-ASCII letters', () => {
+    const long = `${'x'.repeat(64)}@${'y'.repeat(44)}.com`;
+    for (const upn of ['dev@contoso.com', 'José.Müller@contoso.onmicrosoft.com', long, 'my app (prod)']) {
+      expect(userFromToken(token({ upn }))).toEqual({ ok: true, user: upn, claim: 'upn' });
+    }
+    expect(userFromToken(token({ xms_mirid: `${MI}todo-api-identity` }))).toMatchObject({ ok: true, user: 'todo-api-identity' });
+  });
+});

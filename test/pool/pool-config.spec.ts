@@ -8,10 +8,13 @@ describe('resolvePoolConfig', () => {
     expect(config.ssl).toBe(true);
   });
 
-  it("leaves other hosts to PGSSLMODE (pg reads it), and an explicit ssl option always wins", () => {
-    expect(resolvePoolConfig({ host: 'localhost' }, 'default', {}).ssl).toBeUndefined();
-    expect(resolvePoolConfig({ host: 'x.postgres.database.azure.com' }, 'default', { PGSSLMODE: 'verify-full' }).ssl).toBeUndefined();
+  it('always gives pg an explicit ssl value, so pg never applies its own PGSSLMODE rules', () => {
+    expect(resolvePoolConfig({ host: 'localhost' }, 'default', {}).ssl).toBe(false);
+    expect(resolvePoolConfig({ host: 'db.internal' }, 'default', { PGSSLMODE: 'require' }).ssl).toBe(true);
     expect(resolvePoolConfig({ host: 'x.postgres.database.azure.com', ssl: { ca: 'pem' } }, 'default', {}).ssl).toEqual({ ca: 'pem' });
+    expect(() => resolvePoolConfig({ host: 'db.internal' }, 'reports', { PGSSLMODE: 'disable' })).toThrow(
+      /connection "reports".*Refusing to send/,
+    );
   });
 
   it('falls back to the libpq environment variables', () => {

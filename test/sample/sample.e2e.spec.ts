@@ -133,3 +133,26 @@ describe('sample process on SIGTERM', () => {
     }
   });
 });
+
+describe('sample process in production', () => {
+  it.each(['production', ' PROD'])('with NODE_ENV=%j and no PGHOST starts no local stand-ins and fails to boot', async (mode) => {
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, NODE_ENV: mode, PORT: String(await freePort()) };
+    const child = spawn(process.execPath, ['sample/dist/main.js'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const code = await Promise.race([
+        new Promise<number | null>((done) => child.once('exit', (exitCode) => done(exitCode))),
+        new Promise((done) => (timer = setTimeout(() => done('timeout'), 30_000))),
+      ]);
+      expect(code).toBe(1);
+      expect(output).toMatch(/No PostgreSQL host/);
+      expect(output).not.toMatch(/started a local PostgreSQL|managed-identity endpoint/);
+    } finally {
+      clearTimeout(timer);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+});

@@ -65,6 +65,30 @@ describe('LocalTokenAuthority', () => {
     }
   });
 
+  it('keeps a bounded list of tokens, forgetting expired ones first', async () => {
+    const authority = new LocalTokenAuthority({ admin: db.admin, role: 'authority_user', lifetimeMs: 60_000, keepTokens: 3 });
+    try {
+      const mint = async (lifetimeMs: number) => {
+        authority.lifetimeMs = lifetimeMs;
+        const { token, expiresOnTimestamp } = await authority.getToken();
+        return { token, expiresOnTimestamp };
+      };
+      const t1 = await mint(60_000);
+      const t2 = await mint(1);
+      const t3 = await mint(1);
+      while (Date.now() <= t3.expiresOnTimestamp) await new Promise((resolve) => setImmediate(resolve));
+      const t4 = await mint(60_000);
+      expect(authority.tokens).toEqual([t1.token, t3.token, t4.token]);
+      const t5 = await mint(60_000);
+      expect(authority.tokens).toEqual([t1.token, t4.token, t5.token]);
+      const t6 = await mint(60_000);
+      expect(authority.tokens).toEqual([t4.token, t5.token, t6.token]);
+      expect(authority.tokens).not.toContain(t2.token);
+    } finally {
+      await authority.close();
+    }
+  });
+
   it('backs the App Service managed-identity protocol and rejects a wrong identity header', async () => {
     const authority = new LocalTokenAuthority({ admin: db.admin, role: 'authority_user', lifetimeMs: 60_000 });
     const emulator = await ManagedIdentityEmulator.start({ authority });
