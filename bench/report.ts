@@ -1,3 +1,4 @@
+import type { DirectFigures } from './direct.js';
 import type { PhaseRecord } from './load.js';
 
 export interface PhaseFigures {
@@ -51,6 +52,8 @@ export interface BenchResult {
     rawRelayCpuUsPerQuery: number;
     entraPgRelayCpuUsPerQuery: number;
   };
+  /** The wrapper's own cost straight to PostgreSQL, with no relay. */
+  direct: DirectFigures;
   /** The login front (LocalEntraLogin) every implementation logs in through, in its own process. */
   relay: { cpuMs: number; wallMs: number; cpuShare: number; logins: number; refusals: number };
   implementations: ImplementationFigures[];
@@ -71,7 +74,10 @@ export function markdownTable(result: BenchResult): string {
     );
   }
   const o = result.overhead;
+  const d = result.direct;
   lines.push(
+    '',
+    `Direct to PostgreSQL, no relay (${d.rounds} alternating rounds × ${d.queriesPerRound} queries, ${d.concurrency} workers on a pool of ${d.poolMax}): raw pg.Pool ${f(d.rawQps, 0)} qps, ${f(d.rawCpuUsPerQuery, 2)} µs CPU per query; nestjs-entra-pg with a static password **${f(d.staticPassword.qpsRatio, 3)} × raw** qps, ${f(d.staticPassword.cpuRatio, 3)} × raw CPU per query; with a token credential **${f(d.tokenSource.qpsRatio, 3)} × raw** qps, ${f(d.tokenSource.cpuRatio, 3)} × raw CPU per query.`,
     '',
     `Alternating rounds (${o.rounds} × ${o.queriesPerRound} queries each, nestjs-entra-pg on rotating 5-second tokens with ${o.tokenRequests} refreshes during the rounds): nestjs-entra-pg ${f(o.entraPgQps, 0)} qps vs raw ${f(o.rawQps, 0)} qps = **${f(o.qpsRatio, 3)} × raw**; CPU per query ${f(o.entraPgCpuUsPerQuery, 2)} µs vs ${f(o.rawCpuUsPerQuery, 2)} µs.`,
     '',

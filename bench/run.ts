@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Logger } from '@nestjs/common';
 import { LocalTokenAuthority } from 'nestjs-entra-pg/testing';
 import { startPostgres, type TestPostgres } from '../test/support/postgres.js';
+import { direct } from './direct.js';
 import { FrontProcess } from './front-process.js';
 import { IMPLEMENTATIONS, type Implementation, type ImplementationSpec, type Target } from './implementations.js';
 import { percentile, runLoad, type PhaseRecord } from './load.js';
@@ -22,6 +23,7 @@ const settings = {
   overheadRounds: 8,
   referenceSlices: 4,
   overheadRoundQueries: Number(process.env.BENCH_OVERHEAD_QUERIES ?? 60_000),
+  directRoundQueries: Number(process.env.BENCH_DIRECT_QUERIES ?? 40_000),
 };
 const SQL = 'SELECT 1';
 /** Lifetime of the ceiling's token: it never expires within a run. */
@@ -210,6 +212,12 @@ async function main(): Promise<void> {
   const runStart = performance.now();
   const log = (line: string) => process.stdout.write(`${line}\n`);
   try {
+    log('direct: raw pg.Pool and nestjs-entra-pg (static password, token credential) alternated, no relay…');
+    const hotPath = await direct(db, { rounds: settings.overheadRounds, queries: settings.directRoundQueries, concurrency: 32, poolMax: 20 });
+    log(
+      `  static ${hotPath.staticPassword.qpsRatio.toFixed(3)} × raw qps, ${hotPath.staticPassword.cpuRatio.toFixed(3)} × raw CPU; ` +
+        `token ${hotPath.tokenSource.qpsRatio.toFixed(3)} × raw qps, ${hotPath.tokenSource.cpuRatio.toFixed(3)} × raw CPU`,
+    );
     log('overhead: raw pg.Pool and nestjs-entra-pg alternated…');
     const wrapper = await overhead(db, front);
     log(`  ratio ${wrapper.qpsRatio.toFixed(3)}, CPU per query ${wrapper.rawCpuUsPerQuery.toFixed(2)} µs raw, ${wrapper.entraPgCpuUsPerQuery.toFixed(2)} µs nestjs-entra-pg (relay ${wrapper.rawRelayCpuUsPerQuery.toFixed(2)} / ${wrapper.entraPgRelayCpuUsPerQuery.toFixed(2)} µs)`);
@@ -260,6 +268,7 @@ async function main(): Promise<void> {
       rawReferenceQps,
       rawReferenceRunsQps: rawRuns.map((run) => Math.round(run.normal)),
       overhead: wrapper,
+      direct: hotPath,
       relay: await relayFigures(front, runStart),
       implementations,
     };

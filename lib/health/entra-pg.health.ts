@@ -40,8 +40,9 @@ export class EntraPgHealthIndicator {
 
   async isHealthy<const Key extends string = 'database'>(
     key: Key = 'database' as Key,
-    options: EntraPgHealthCheckOptions = {},
+    options: EntraPgHealthCheckOptions | null = {},
   ): Promise<EntraPgHealthResult<Key>> {
+    options ??= {};
     const session = await this.session(key);
     const name = options.connection ?? DEFAULT_CONNECTION_NAME;
     const connection = this.connection(name);
@@ -50,8 +51,10 @@ export class EntraPgHealthIndicator {
       const message = `No EntraPgModule connection named "${name}" is registered.`;
       return session.down({ ...NO_CONNECTION, message }) as unknown as EntraPgHealthResult<Key>;
     }
-    // A deadline above 2^31-1 ms would fire after 1 ms.
-    const problem = await this.problem(connection, Math.min(options.timeoutMs ?? 1000, MAX_TIMER_MS));
+    // A deadline above 2^31-1 ms would fire after 1 ms; NaN or a negative one is no deadline at all.
+    const requested = options.timeoutMs;
+    const timeoutMs = typeof requested === 'number' && requested > 0 ? Math.min(requested, MAX_TIMER_MS) : 1000;
+    const problem = await this.problem(connection, timeoutMs);
     const details = toDetails(connection.status());
     const result = problem ? session.down({ ...details, message: problem }) : session.up({ ...details });
     return result as unknown as EntraPgHealthResult<Key>;

@@ -194,7 +194,7 @@ export class EntraPgPool extends pg.Pool {
   async rotate(): Promise<void> {
     if (this.ending) throw this.shutdownError();
     const before = this.active;
-    const secret = (await this.deps.refresher.forceRefresh(Date.now())) ?? (await this.deps.refresher.get());
+    const secret = await this.deps.refresher.refreshNow();
     if (this.ending) throw this.shutdownError();
     // A new user has already started a generation in adopt(); otherwise start one here.
     if (this.active === before) this.startGeneration(secret.user, 'rotate() was called');
@@ -219,11 +219,17 @@ export class EntraPgPool extends pg.Pool {
     this.checkout(false, callback);
   }
 
-  /**
-   * Waits for the refresher's fetch, tracked so that shutdown answers the caller, and bounded by
-   * pool.connectionTimeoutMillis like any other wait for a connection.
-   */
+  /** Waits for the refresher's fetch before a login, bounded by pool.connectionTimeoutMillis. */
   private awaitSecret(callback: AcquireCallback): void {
+    this.waitForSecret(this.deps.refresher.get(), this.deps.config.connectionTimeoutMillis, callback, () => this.checkout(false, callback));
+  }
+
+  /**
+   * Waits for a secret on a caller's behalf: tracked so that shutdown answers the caller, and
+   * bounded by what is left of its connection timeout (`remainingMs`; 0 or less with a timeout
+   * configured means it is already used up).
+   */
+  private waitForSecret<T>(secret: Promise<T>, remainingMs: number, callback: AcquireCallback, then: (value: T) => void): void {
     const waiter = this.waiters.add(callback, undefined, false);
     const timeoutMs = this.deps.config.connectionTimeoutMillis;
     let timer: NodeJS.Timeout | undefined;
@@ -244,12 +250,12 @@ export class EntraPgPool extends pg.Pool {
             this.deps.connectionName,
           ),
         );
-      }, timeoutMs);
+      }, Math.max(0, remainingMs));
       timer.unref();
     }
-    this.deps.refresher.get().then(
-      () => {
-        if (settle()) this.checkout(false, callback);
+    secret.then(
+      (value) => {
+        if (settle()) then(value);
       },
       (error: Error) => {
         if (settle()) callback(error);
@@ -312,9 +318,9 @@ export class EntraPgPool extends pg.Pool {
 
   /** The secret was revoked or rotated behind our back: one shared refresh, then one more try. */
   private retryWithNewSecret(loginStartedAt: number, loginError: Error | undefined, callback: AcquireCallback): void {
-    this.deps.refresher.forceRefresh(loginStartedAt).then(
-      (secret) => (secret ? this.checkout(true, callback) : callback(this.loginRefusedError(loginError))),
-      (refreshError: Error) => callback(refreshError),
+    const remainingMs = loginStartedAt + this.deps.config.connectionTimeoutMillis - Date.now();
+    this.waitForSecret(this.deps.refresher.forceRefresh(loginStartedAt), remainingMs, callback, (secret) =>
+      secret ? this.checkout(true, callback) : callback(this.loginRefusedError(loginError)),
     );
   }
 
@@ -373,10 +379,27 @@ export class EntraPgPool extends pg.Pool {
    * fails or closes. It is returned at once; a failure to get a client reaches it as an error.
    */
   private submit<T extends pg.Submittable>(submittable: T): T {
-    const events = submittable as unknown as Partial<NodeJS.EventEmitter>;
+    const events = submittable as unknown as NodeJS.EventEmitter & { destroyed?: boolean };
+    if (typeof events.once !== 'function' || typeof events.removeListener !== 'function') {
+      // Without end/error events nothing tells when to give the client back.
+      throw new TypeError(
+        'pool.query takes Submittables that emit end and error (pg-query-stream, pg-cursor, pg.Query); for others, ' +
+          'check out a client with pool.connect() and release it yourself',
+      );
+    }
+    // A stream may be destroyed while it waits for a client (a request aborted): then the client,
+    // when it comes, goes straight back and nothing is submitted.
+    let closedEarly = events.destroyed === true;
+    const onCloseWhileWaiting = () => (closedEarly = true);
+    events.once('close', onCloseWhileWaiting);
     this.acquire((error, client) => {
+      events.removeListener('close', onCloseWhileWaiting);
       if (!client) {
-        failSubmittable(submittable, error ?? new Error('pg-pool returned no client'));
+        if (!closedEarly) failSubmittable(submittable, error ?? new Error('pg-pool returned no client'));
+        return;
+      }
+      if (closedEarly || events.destroyed === true) {
+        client.release();
         return;
       }
       let released = false;
@@ -384,9 +407,9 @@ export class EntraPgPool extends pg.Pool {
         if (released) return;
         released = true;
         client.removeListener('error', onClientError);
-        events.removeListener?.('end', onEnd);
-        events.removeListener?.('error', onSubmittableError);
-        events.removeListener?.('close', onClose);
+        events.removeListener('end', onEnd);
+        events.removeListener('error', onSubmittableError);
+        events.removeListener('close', onClose);
         client.release(releaseError);
       };
       const onEnd = () => release();
@@ -399,9 +422,9 @@ export class EntraPgPool extends pg.Pool {
         failSubmittable(submittable, clientError);
       };
       client.once('error', onClientError);
-      events.once?.('end', onEnd);
-      events.once?.('error', onSubmittableError);
-      events.once?.('close', onClose);
+      events.once('end', onEnd);
+      events.once('error', onSubmittableError);
+      events.once('close', onClose);
       try {
         client.query(submittable);
       } catch (queryError) {
@@ -427,20 +450,51 @@ export class EntraPgPool extends pg.Pool {
     const sockets = new Set<pg.Client>();
     const generation: Generation = { pool: undefined as unknown as pg.Pool, user, retired: false, sockets };
     const onClosed = () => this.socketClosed(generation);
+    const refresher = this.deps.refresher;
+    const retired = () => new RetiredGenerationError('this pool generation has retired');
     const config: pg.PoolConfig = {
-      ...toPgPoolConfig(this.deps.config, user, () =>
-        // A draining generation never logs in again, least of all with the next identity's secret.
-        generation.retired ? Promise.reject(new RetiredGenerationError('this pool generation has retired')) : this.password(),
-      ),
-      // Tracks every connection from its creation, so shutdown also waits for logins under way.
+      ...toPgPoolConfig(this.deps.config, user, () => this.password(generation)),
       Client: class TrackedClient extends pg.Client {
         constructor(clientConfig?: string | pg.ClientConfig) {
           super(clientConfig);
-          sockets.add(this);
-          this.once('end', () => {
-            sockets.delete(this);
-            onClosed();
-          });
+          const self = this as unknown as { password?: unknown };
+          const password = self.password;
+          if (typeof password === 'function') {
+            // pg leaves the socket half-open when the password function fails, and the server
+            // keeps the backend in authentication for a minute; close it instead.
+            self.password = (...args: unknown[]) =>
+              Promise.resolve()
+                .then(() => password(...args))
+                .catch((error: unknown) => {
+                  destroySocket(this as pg.Client);
+                  throw error;
+                });
+          }
+        }
+
+        override connect(): Promise<pg.Client>;
+        override connect(callback: (err: Error) => void): void;
+        override connect(callback?: (err: Error) => void): Promise<pg.Client> | void {
+          if (!callback) return new Promise((resolve, reject) => this.connect((error) => (error ? reject(error) : resolve(this))));
+          const open = () => {
+            if (generation.retired) return callback(retired());
+            // pg-pool's connection timeout destroyed the socket while the secret was awaited.
+            if ((this as unknown as { connection: { stream: { destroyed?: boolean } } }).connection.stream.destroyed) {
+              return callback(new Error('timeout exceeded when trying to connect'));
+            }
+            // Tracked from the moment a socket opens, so shutdown also waits for logins under way.
+            sockets.add(this);
+            this.once('end', () => {
+              sockets.delete(this);
+              onClosed();
+            });
+            super.connect(callback);
+          };
+          // No socket opens without a usable secret: however pg-pool came to open this connection
+          // (a queued caller served after a removal, several callers in one tick), it waits for
+          // the one shared fetch, or fails at once while the source is failing.
+          if (refresher.peek()) open();
+          else refresher.get().then(open, (error: Error) => callback(error));
         }
       },
     };
@@ -456,11 +510,16 @@ export class EntraPgPool extends pg.Pool {
     }
   }
 
-  /** Password for the login under way; the cache is filled before any connect, so this is synchronous. */
-  private password(): string | Promise<string> {
+  /** Password for a login of `generation`; the cache is filled before its socket opens, so this is synchronous. */
+  private password(generation: Generation): string | Promise<string> {
+    // A draining generation never logs in again, least of all with the next identity's secret.
+    if (generation.retired) return Promise.reject(new RetiredGenerationError('this pool generation has retired'));
     const secret = this.deps.refresher.peek();
     if (secret) return secret.password;
-    return this.deps.refresher.get().then((fresh) => fresh.password);
+    return this.deps.refresher.get().then((fresh) => {
+      if (generation.retired || fresh.user !== generation.user) throw new RetiredGenerationError('this pool generation has retired');
+      return fresh.password;
+    });
   }
 
   /**

@@ -53,19 +53,27 @@ export class WaiterList {
     return taken;
   }
 
-  /** Settles and removes every waiter with `error`. */
+  /**
+   * Settles and removes every waiter with `error`, oldest first. A callback that throws does not
+   * stop the others from being answered; its error is re-raised on the next tick, as pg would.
+   */
   failAll(error: Error): void {
-    let waiter = this.head;
+    const all: Waiter[] = [];
+    for (let waiter = this.head; waiter; waiter = waiter.next) all.push(waiter);
     this.head = undefined;
-    while (waiter) {
-      const next = waiter.next;
+    for (let i = all.length - 1; i >= 0; i -= 1) {
+      const waiter = all[i]!;
       waiter.prev = undefined;
       waiter.next = undefined;
-      if (!waiter.settled) {
-        waiter.settled = true;
+      if (waiter.settled) continue;
+      waiter.settled = true;
+      try {
         waiter.callback(error);
+      } catch (thrown) {
+        process.nextTick(() => {
+          throw thrown;
+        });
       }
-      waiter = next;
     }
   }
 }

@@ -54,7 +54,7 @@ export class CredentialRefresher {
   private lastAttemptAt = 0;
   private lastForcedAt = Number.NEGATIVE_INFINITY;
   private requests = 0;
-  private stopped = false;
+  private isStopped = false;
   private readonly listeners: Array<(secret: FetchedSecret) => void> = [];
 
   constructor(
@@ -88,9 +88,9 @@ export class CredentialRefresher {
    * burst of callers nor a slow-failing source makes each caller wait out an attempt of its own.
    */
   get(): Promise<FetchedSecret> {
+    if (this.stopped) return Promise.reject(this.shutdownError());
     const valid = this.peek();
     if (valid) return Promise.resolve(valid);
-    if (this.stopped) return Promise.reject(this.shutdownError());
     if (this.failures > 0) return Promise.reject(this.unavailableError());
     return this.refresh(false);
   }
@@ -126,6 +126,17 @@ export class CredentialRefresher {
     return this.refresh(true);
   }
 
+  /** A new secret now, for `rotate()`: joins a fetch under way, or starts one, whatever the cache holds. */
+  refreshNow(): Promise<FetchedSecret> {
+    if (this.stopped) return Promise.reject(this.shutdownError());
+    return this.refresh(false);
+  }
+
+  /** Whether stop() has been called: no secret is handed out any more. */
+  get stopped(): boolean {
+    return this.isStopped;
+  }
+
   /** A login succeeded: forced refreshes are worth trying again at once after the next refusal. */
   loginSucceeded(): void {
     this.refusedInARow = 0;
@@ -133,7 +144,7 @@ export class CredentialRefresher {
 
   /** Stops the timer and answers every caller waiting on a fetch with an EntraPgShutdownError. */
   stop(): void {
-    this.stopped = true;
+    this.isStopped = true;
     this.clearTimer();
     this.flight?.finish({ error: this.shutdownError() });
   }
@@ -243,7 +254,14 @@ export class CredentialRefresher {
       if (unchanged) this.logger.debug(line);
       else this.logger.log(line);
     }
-    for (const listener of this.listeners) listener(secret);
+    for (const listener of this.listeners) {
+      try {
+        listener(secret);
+      } catch (error) {
+        // A listener's failure must not leave the callers of this fetch unanswered.
+        this.logger.error(`Handling the new ${this.source.label} failed: ${describeCause(error)}`);
+      }
+    }
   }
 
   private failed(error: unknown): void {

@@ -15,7 +15,8 @@ export interface EntraPgPassword {
 }
 
 export function createPasswordProvider(refresher: CredentialRefresher): EntraPgPassword {
-  const current = async (): Promise<string> => (refresher.peek() ?? (await refresher.get())).password;
+  // After shutdown get() rejects: the cached secret is not handed out either.
+  const current = async (): Promise<string> => (await refresher.get()).password;
   return Object.assign(current, {
     async withExpiry() {
       const password = await current();

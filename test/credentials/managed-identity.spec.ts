@@ -1,8 +1,8 @@
 import { ManagedIdentityCredential } from '@azure/identity';
 import type pg from 'pg';
-import { LocalTokenAuthority, ManagedIdentityEmulator } from '../../lib/testing/index.js';
+import { LocalEntraLogin, type LocalTokenAuthority, ManagedIdentityEmulator } from '../../lib/testing/index.js';
 import { LogCapture } from '../support/log-capture.js';
-import { bootPool, load } from '../support/harness.js';
+import { bootPool, load, viaFront } from '../support/harness.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
 
 const MI_PATH = '/subscriptions/0000/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/';
@@ -10,6 +10,8 @@ const MI_PATH = '/subscriptions/0000/resourceGroups/rg/providers/Microsoft.Manag
 describe('the real ManagedIdentityCredential over the emulated App Service endpoint', () => {
   let db: TestPostgres;
   let authority: LocalTokenAuthority;
+  // Every unexpired token logs in, as on Azure: a refresh never races a login.
+  let front: LocalEntraLogin;
   let emulator: ManagedIdentityEmulator;
   const saved = { IDENTITY_ENDPOINT: process.env.IDENTITY_ENDPOINT, IDENTITY_HEADER: process.env.IDENTITY_HEADER };
 
@@ -17,8 +19,8 @@ describe('the real ManagedIdentityCredential over the emulated App Service endpo
     db = await startPostgres();
     const role = 'orders-api-identity';
     await db.createRole(role);
-    authority = new LocalTokenAuthority({
-      admin: db.admin,
+    front = await LocalEntraLogin.start({ admin: db.admin });
+    authority = front.authority({
       role,
       lifetimeMs: 3_000,
       claims: { xms_mirid: `${MI_PATH}${role}`, oid: '1111' },
@@ -33,13 +35,14 @@ describe('the real ManagedIdentityCredential over the emulated App Service endpo
     }
     await emulator.close();
     await authority.close();
+    await front.close();
     await db.stop();
   });
 
   it('logs in as the user-assigned identity named in xms_mirid and refreshes across token lifetimes', async () => {
     const logs = LogCapture.install();
     const credential = new ManagedIdentityCredential();
-    const app = await bootPool(db, { credential, pool: { max: 4 } });
+    const app = await bootPool(db, { ...viaFront(front), credential, pool: { max: 4 } });
     try {
       const whoami = await app.pool.query<{ u: string }>('SELECT current_user AS u');
       expect(whoami.rows[0]!.u).toBe('orders-api-identity');

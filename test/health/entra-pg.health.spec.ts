@@ -136,6 +136,9 @@ describe('EntraPgHealthIndicator', () => {
       expect(result['reports-db'].status).toBe('up');
       expect(module.get(getPgPoolToken('reports'))).toBeDefined();
       // Down (503 through Terminus), never a thrown plain error (500).
+      // Odd options are read as defaults, never a 500 or a 1 ms deadline.
+      expect((await indicator.isHealthy('reports-db', { connection: 'reports', timeoutMs: Number.NaN }))['reports-db'].status).toBe('up');
+      expect((await indicator.isHealthy('database', null)).database.status).toBe('down'); // no default connection here
       const missing = await indicator.isHealthy('x', { connection: 'nope' });
       expect(missing.x).toMatchObject({ status: 'down', message: 'No EntraPgModule connection named "nope" is registered.', user: null });
     } finally {

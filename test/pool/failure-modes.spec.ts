@@ -1,4 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
+import QueryStream from 'pg-query-stream';
 import type { AddressInfo } from 'node:net';
 import {
   EntraPgCredentialError,
@@ -160,6 +161,103 @@ describe('failure modes: hangs, shutdown, refused logins', () => {
     } finally {
       await app.close();
       await authority.close();
+    }
+  });
+
+  /** A vault whose first secret expires in 1.5 s and which fails from then on. */
+  async function expiringVault(password: string) {
+    const role = `outage_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+    await db.createRole(role);
+    await db.adminPool.query(`ALTER ROLE ${role} PASSWORD '${password}'`);
+    let calls = 0;
+    const source = {
+      async getCredentials() {
+        calls += 1;
+        if (calls > 1) throw new Error('vault down');
+        return { user: role, password, expiresAt: new Date(Date.now() + 1_500) };
+      },
+    };
+    return { role, source };
+  }
+  const clientBackends = async () =>
+    (await db.adminPool.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'client backend'")).rows[0]!.n;
+
+  it('during an outage, a queue of callers opens no socket without a password (no half-open logins)', async () => {
+    const { source } = await expiringVault('pw-queue');
+    const app = await bootPool(db, { credentials: source, pool: { max: 2 } });
+    try {
+      const c1 = await app.pool.connect();
+      const c2 = await app.pool.connect();
+      await sleep(1_700); // expired, refresh failing
+      const before = await clientBackends();
+      const queued = Array.from({ length: 30 }, () => app.pool.query('SELECT 1').then(() => 'ok', (e: unknown) => e));
+      await sleep(50);
+      c1.release(new Error('recycled')); // a slot frees: pg-pool would log in for the next queued caller
+      const results = await Promise.all(queued.map((p) => settledWithin(p, 3_000)));
+      expect(results.every((r) => r instanceof EntraPgCredentialError)).toBe(true);
+      await sleep(200);
+      expect(await clientBackends()).toBeLessThanOrEqual(before);
+      c2.release();
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('during an outage, callers of one tick that all saw one idle connection open no half-open login', async () => {
+    const { source } = await expiringVault('pw-tick');
+    const app = await bootPool(db, { credentials: source, pool: { max: 5, idleTimeoutMillis: 60_000 } });
+    try {
+      await sleep(1_700);
+      const before = await clientBackends();
+      const results = await Promise.allSettled(Array.from({ length: 4 }, () => app.pool.query('SELECT pg_sleep(0.2)')));
+      expect(results.filter((r) => r.status === 'fulfilled').length).toBeGreaterThanOrEqual(1);
+      await sleep(300);
+      expect(await clientBackends()).toBe(before);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('a stream destroyed while it waits for a client never holds one', async () => {
+    const authority = await newRole(db, 60_000);
+    const app = await bootPool(db, { credential: authority, pool: { max: 1 } });
+    try {
+      const held = await app.pool.connect();
+      const stream = app.pool.query(new QueryStream('SELECT generate_series(1, 100000) AS n', [], { batchSize: 10 }));
+      stream.on('error', () => undefined);
+      stream.destroy();
+      await sleep(50);
+      held.release();
+      expect(await settledWithin(app.pool.query('SELECT 1 AS n'), 3_000)).toMatchObject({ rows: [{ n: 1 }] });
+    } finally {
+      await app.close();
+      await authority.close();
+    }
+  });
+
+  it('a login refused while the secret source hangs still settles within connectionTimeoutMillis', async () => {
+    const role = `refused_${process.pid}`;
+    await db.createRole(role);
+    await db.adminPool.query(`ALTER ROLE ${role} PASSWORD 'pw-1'`);
+    let calls = 0;
+    const source = {
+      getCredentials(options?: { abortSignal?: AbortSignal }) {
+        calls += 1;
+        if (calls === 1) return Promise.resolve({ user: role, password: 'pw-1', expiresAt: new Date(Date.now() + 3_600_000) });
+        return new Promise<never>((_, reject) => options?.abortSignal?.addEventListener('abort', () => reject(new Error('aborted'))));
+      },
+    };
+    const app = await bootPool(db, { credentials: source, pool: { max: 2, connectionTimeoutMillis: 1_000 }, refresh: { timeoutMs: 8_000 } });
+    try {
+      const held = await app.pool.connect(); // the next query must log in
+      await db.adminPool.query(`ALTER ROLE ${role} PASSWORD 'pw-2'`); // rotated behind our back
+      const started = Date.now();
+      const outcome = await app.pool.query('SELECT 1').catch((e: unknown) => e);
+      expect(outcome).toBeInstanceOf(EntraPgCredentialError);
+      expect(Date.now() - started).toBeLessThan(2_500);
+      held.release();
+    } finally {
+      await app.close();
     }
   });
 });

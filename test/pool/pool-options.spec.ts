@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { EntraPgConfigError, type EntraPgPassword, PG_PASSWORD } from '../../lib/index.js';
+import { EntraPgConfigError, type EntraPgPassword, EntraPgShutdownError, PG_PASSWORD } from '../../lib/index.js';
 import { LogCapture } from '../support/log-capture.js';
 import { bootPool, newRole, sleep } from '../support/harness.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
@@ -64,6 +64,9 @@ describe('pg options and the password for code that opens its own connections', 
       for (let i = 0; i < 100 && !expirationChecker(); i += 1) await sleep(50);
       expect(expirationChecker()).toBe(true);
       expect(await password()).not.toBe(burst[0]);
+      await app.close();
+      // After shutdown nobody is handed the secret any more.
+      await expect(password()).rejects.toBeInstanceOf(EntraPgShutdownError);
     } finally {
       await app.close();
       await authority.close();

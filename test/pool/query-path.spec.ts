@@ -97,6 +97,8 @@ describe('EntraPgPool query path', () => {
         }
         expect((await app.pool.query('SELECT 3 AS n')).rows[0].n).toBe(3);
 
+        // A Submittable that emits no events could never give its client back: refused at once.
+        expect(() => app.pool.query({ submit: () => undefined } as unknown as pg.Submittable)).toThrow(/emit end and error/);
         // A plain pg.Query as a Submittable.
         const query = app.pool.query(new pg.Query('SELECT 4 AS n'));
         await new Promise((resolve, reject) => query.once('end', resolve).once('error', reject));

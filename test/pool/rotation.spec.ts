@@ -1,3 +1,4 @@
+import pg from 'pg';
 import type { EntraPgPool, PgCredentials, PgCredentialsSource } from '../../lib/index.js';
 import { LogCapture } from '../support/log-capture.js';
 import { bootPool, load, sleep } from '../support/harness.js';
@@ -111,6 +112,58 @@ describe('rotation to a new identity', () => {
     } finally {
       sampling = false;
       await sampler;
+      await app.close();
+    }
+  });
+
+  it('a login of the old identity waiting for the secret is never handed the next identity\'s password', async () => {
+    const [a, b] = ['gen_a', 'gen_b'];
+    for (const [role, password] of [[a, 'pw-A'], [b, 'pw-B']] as const) {
+      await db.createRole(role);
+      await db.adminPool.query(`ALTER ROLE ${role} PASSWORD '${password}'`);
+    }
+    let calls = 0;
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const source: PgCredentialsSource = {
+      async getCredentials() {
+        calls += 1;
+        if (calls === 1) return { user: a, password: 'pw-A', expiresAt: new Date(Date.now() + 1_500) };
+        await gate;
+        return { user: b, password: 'pw-B', expiresAt: new Date(Date.now() + 3_600_000) };
+      },
+    };
+    const app = await bootPool(db, { credentials: source, pool: { max: 5 }, refresh: { marginMs: 0, timeoutMs: 20_000 } });
+    const sent: Array<{ user: string; password: string }> = [];
+    try {
+      // The scheduled refresh is under way and the secret has expired.
+      for (let i = 0; i < 200; i += 1) {
+        const status = app.connection.status();
+        if (status.refreshingSince !== undefined && Date.now() >= status.expiresAt!) break;
+        await sleep(20);
+      }
+      // Watch the passwords the old generation's logins are given.
+      const oldGeneration = (app.pool as unknown as { active: { pool: { Client: typeof pg.Client } } }).active.pool;
+      const Tracked = oldGeneration.Client;
+      oldGeneration.Client = class extends Tracked {
+        constructor(config?: pg.ClientConfig) {
+          super(config);
+          const self = this as unknown as { password: (...args: unknown[]) => Promise<string>; user: string };
+          const password = self.password;
+          self.password = async (...args: unknown[]) => {
+            const value = await password(...args);
+            sent.push({ user: self.user, password: value });
+            return value;
+          };
+        }
+      };
+      const both = Promise.all([app.pool.query('SELECT 1'), app.pool.query('SELECT current_user AS u')]);
+      await sleep(300);
+      open();
+      const [, second] = await both;
+      expect(second.rows[0].u).toBe(b);
+      expect(sent.filter((login) => login.user === a && login.password === 'pw-B')).toEqual([]);
+    } finally {
       await app.close();
     }
   });

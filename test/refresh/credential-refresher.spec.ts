@@ -382,4 +382,14 @@ describe('CredentialRefresher', () => {
     expect(source.calls).toBe(4);
     source.answer(60 * 60_000);
   });
+
+  it('answers the callers of a fetch even when a listener of the new secret throws', async () => {
+    refresher.onSecret(() => {
+      throw new Error('listener broke');
+    });
+    const callers = Array.from({ length: 3 }, () => refresher.get());
+    source.answer(60_000);
+    const secrets = await Promise.all(callers);
+    expect(secrets.every((secret) => secret.password === 'token-1')).toBe(true);
+  });
 });

@@ -1,0 +1,93 @@
+import { Test } from '@nestjs/testing';
+import { EntraPgModule, type EntraPgModuleOptions, type EntraPgPool, PG_POOL } from 'nestjs-entra-pg';
+import { LocalTokenAuthority } from 'nestjs-entra-pg/testing';
+import pg from 'pg';
+import type { TestPostgres } from '../test/support/postgres.js';
+
+export interface DirectFigures {
+  rounds: number;
+  queriesPerRound: number;
+  concurrency: number;
+  poolMax: number;
+  rawQps: number;
+  rawCpuUsPerQuery: number;
+  /** nestjs-entra-pg with a static password, then with a token credential (one long-lived token). */
+  staticPassword: { qps: number; cpuUsPerQuery: number; qpsRatio: number; cpuRatio: number };
+  tokenSource: { qps: number; cpuUsPerQuery: number; qpsRatio: number; cpuRatio: number };
+}
+
+interface Queryable {
+  query(sql: string): Promise<unknown>;
+}
+
+/**
+ * The pool wrapper's own cost, without the login relay: raw pg.Pool, nestjs-entra-pg with a
+ * static password and with a token credential, straight to PostgreSQL, more workers than
+ * connections (so callers queue), in alternating rounds. CPU per query of this process is the
+ * steadier figure on two shared cores.
+ */
+export async function direct(db: TestPostgres, settings: { rounds: number; queries: number; concurrency: number; poolMax: number }): Promise<DirectFigures> {
+  const rawRole = 'bench_direct_raw';
+  const tokenRole = 'bench_direct_token';
+  await db.createRole(rawRole);
+  await db.createRole(tokenRole);
+  await db.adminPool.query(`ALTER ROLE ${rawRole} PASSWORD 'bench-direct'`);
+  const base = { host: db.host, port: db.port, database: 'postgres' };
+  const raw = new pg.Pool({ ...base, user: rawRole, password: 'bench-direct', max: settings.poolMax });
+  const authority = new LocalTokenAuthority({ admin: db.admin, role: tokenRole, lifetimeMs: 3_600_000, cacheForMs: 3_600_000 });
+  const boot = async (options: EntraPgModuleOptions) => {
+    const module = await Test.createTestingModule({ imports: [EntraPgModule.forRoot({ ...base, pool: { max: settings.poolMax }, ...options })] })
+      .setLogger(false as never)
+      .compile();
+    await module.init();
+    return { pool: module.get<EntraPgPool>(PG_POOL), close: () => module.close() };
+  };
+  const staticPassword = await boot({ user: rawRole, password: 'bench-direct' });
+  const tokenSource = await boot({ credential: authority });
+  const measure = async (pool: Queryable) => {
+    let left = settings.queries;
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: settings.concurrency }, async () => {
+        while (left-- > 0) await pool.query('SELECT 1');
+      }),
+    );
+    const cpu = process.cpuUsage(cpu0);
+    return { qps: settings.queries / ((performance.now() - t0) / 1000), cpuUs: (cpu.user + cpu.system) / settings.queries };
+  };
+  const impls: Record<'raw' | 'static' | 'token', Queryable> = { raw, static: staticPassword.pool, token: tokenSource.pool };
+  const keys = Object.keys(impls) as Array<keyof typeof impls>;
+  for (const key of keys) await measure(impls[key]);
+  const samples = { raw: [] as Array<{ qps: number; cpuUs: number }>, static: [] as Array<{ qps: number; cpuUs: number }>, token: [] as Array<{ qps: number; cpuUs: number }> };
+  for (let round = 0; round < settings.rounds; round += 1) {
+    // Rotate the order so none always runs first after a pause.
+    for (let i = 0; i < keys.length; i += 1) {
+      const key = keys[(round + i) % keys.length]!;
+      samples[key].push(await measure(impls[key]));
+    }
+  }
+  await raw.end();
+  await staticPassword.close();
+  await tokenSource.close();
+  await authority.close();
+  const mean = (list: Array<{ qps: number; cpuUs: number }>, pick: 'qps' | 'cpuUs') => list.reduce((a, s) => a + s[pick], 0) / list.length;
+  const rawQps = mean(samples.raw, 'qps');
+  const rawCpu = mean(samples.raw, 'cpuUs');
+  const figures = (key: 'static' | 'token') => ({
+    qps: mean(samples[key], 'qps'),
+    cpuUsPerQuery: mean(samples[key], 'cpuUs'),
+    qpsRatio: mean(samples[key], 'qps') / rawQps,
+    cpuRatio: mean(samples[key], 'cpuUs') / rawCpu,
+  });
+  return {
+    rounds: settings.rounds,
+    queriesPerRound: settings.queries,
+    concurrency: settings.concurrency,
+    poolMax: settings.poolMax,
+    rawQps,
+    rawCpuUsPerQuery: rawCpu,
+    staticPassword: figures('static'),
+    tokenSource: figures('token'),
+  };
+}
