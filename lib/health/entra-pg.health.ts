@@ -28,8 +28,9 @@ export class EntraPgHealthIndicator {
     key: Key = 'database' as Key,
     options: EntraPgHealthCheckOptions = {},
   ): Promise<EntraPgHealthResult<Key>> {
-    const session = await this.session(key);
-    const connection = this.connection(options.connection ?? DEFAULT_CONNECTION_NAME);
+    const name = options.connection ?? DEFAULT_CONNECTION_NAME;
+    const session = await this.session(key, name);
+    const connection = this.connection(name);
     const problem = await this.problem(connection, options.timeoutMs ?? 1000);
     const details = toDetails(connection.status());
     const result = problem ? session.down({ ...details, message: problem }) : session.up({ ...details });
@@ -69,8 +70,8 @@ export class EntraPgHealthIndicator {
     }
   }
 
-  private async session(key: string): Promise<HealthSession> {
-    this.terminus ??= import('@nestjs/terminus');
+  private async session(key: string, connectionName: string): Promise<HealthSession> {
+    this.terminus ??= loadTerminus(connectionName);
     const { HealthIndicatorService } = await this.terminus;
     let service: InstanceType<TerminusApi['HealthIndicatorService']>;
     try {
@@ -80,6 +81,24 @@ export class EntraPgHealthIndicator {
       service = new HealthIndicatorService();
     }
     return service.check(key);
+  }
+}
+
+/**
+ * @nestjs/terminus is an optional peer, loaded on first use rather than detected at boot: the
+ * specifier then resolves from this file in both builds (`import()` in ESM, `require()` in CommonJS),
+ * which is where an app's install put it, nested or hoisted.
+ */
+async function loadTerminus(connectionName: string): Promise<TerminusApi> {
+  try {
+    return await import('@nestjs/terminus');
+  } catch (cause) {
+    throw new EntraPgConfigError(
+      'EntraPgHealthIndicator needs @nestjs/terminus, which could not be loaded. Install it (npm i @nestjs/terminus) ' +
+        'and import TerminusModule in the module of your health controller.',
+      connectionName,
+      { cause },
+    );
   }
 }
 
