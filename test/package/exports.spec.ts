@@ -123,10 +123,11 @@ export async function use(authority: LocalTokenAuthority, pool: pg.Pool): Promis
   it.each([
     ['nodenext, an ES module', 'types.mts', { module: 'nodenext', moduleResolution: 'nodenext' }],
     ['nodenext, a CommonJS module', 'types.cts', { module: 'nodenext', moduleResolution: 'nodenext' }],
+    ['bundler', 'bundled.ts', { module: 'esnext', moduleResolution: 'bundler', esModuleInterop: true }],
     // The Nest 11.0 starter: `module: commonjs`, which means node10 resolution (no exports map).
     ['node10 (moduleResolution: node)', 'types.ts', { module: 'commonjs', moduleResolution: 'node', esModuleInterop: true }],
   ])('type-checks against the shipped declarations under %s', async (_, file, options) => {
-    await writeFile(join(app, file), typeUse(file === 'types.mts' ? "import type pg from 'pg';" : "import type * as pg from 'pg';"));
+    await writeFile(join(app, file), typeUse(file === 'types.ts' || file === 'types.cts' ? "import type * as pg from 'pg';" : "import type pg from 'pg';"));
     const project = `tsconfig.${file}.json`;
     await writeFile(
       join(app, project),
