@@ -120,19 +120,21 @@ export async function use(authority: LocalTokenAuthority, pool: pg.Pool): Promis
 }
 `;
 
+  // Each build's declarations are checked in full once (skipLibCheck off); the other resolutions
+  // land on the same files, so there only the app's own file is checked.
   it.each([
-    ['nodenext, an ES module', 'types.mts', { module: 'nodenext', moduleResolution: 'nodenext' }],
-    ['nodenext, a CommonJS module', 'types.cts', { module: 'nodenext', moduleResolution: 'nodenext' }],
-    ['bundler', 'bundled.ts', { module: 'esnext', moduleResolution: 'bundler', esModuleInterop: true }],
+    ['nodenext, an ES module', 'types.mts', { module: 'nodenext', moduleResolution: 'nodenext', skipLibCheck: false }],
+    ['nodenext, a CommonJS module', 'types.cts', { module: 'nodenext', moduleResolution: 'nodenext', skipLibCheck: true }],
+    ['bundler', 'bundled.ts', { module: 'esnext', moduleResolution: 'bundler', esModuleInterop: true, skipLibCheck: true }],
     // The Nest 11.0 starter: `module: commonjs`, which means node10 resolution (no exports map).
-    ['node10 (moduleResolution: node)', 'types.ts', { module: 'commonjs', moduleResolution: 'node', esModuleInterop: true }],
+    ['node10 (moduleResolution: node)', 'types.ts', { module: 'commonjs', moduleResolution: 'node', esModuleInterop: true, skipLibCheck: false }],
   ])('type-checks against the shipped declarations under %s', async (_, file, options) => {
     await writeFile(join(app, file), typeUse(file === 'types.ts' || file === 'types.cts' ? "import type * as pg from 'pg';" : "import type pg from 'pg';"));
     const project = `tsconfig.${file}.json`;
     await writeFile(
       join(app, project),
       JSON.stringify({
-        compilerOptions: { ...options, target: 'ES2022', strict: true, noEmit: true, skipLibCheck: false, types: [] },
+        compilerOptions: { ...options, target: 'ES2022', strict: true, noEmit: true, types: [] },
         files: [file],
       }),
     );
