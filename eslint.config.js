@@ -4,7 +4,9 @@ import jest from 'eslint-plugin-jest';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'sample/dist/**', 'bench/dist/**', 'bench/results/**', 'node_modules/**', 'coverage/**'] },
+  { ignores: ['dist/**', 'sample/dist/**', 'bench/dist/**', 'bench/results/**', 'node_modules/**', 'coverage/**',
+    // Separate apps with their own toolchains (Jest 29 CommonJS, vitest); test/package/consumers.spec.ts type-checks and runs them.
+    'test/consumers/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

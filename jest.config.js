@@ -13,7 +13,9 @@ export default {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json', diagnostics: false }],
   },
   testMatch: ['<rootDir>/test/**/*.spec.ts'],
-  modulePathIgnorePatterns: ['<rootDir>/sample/dist', '<rootDir>/dist'],
+  // test/consumers/* are apps with their own test runners, driven by test/package/consumers.spec.ts.
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/consumers/'],
+  modulePathIgnorePatterns: ['<rootDir>/sample/dist', '<rootDir>/dist', '<rootDir>/test/consumers'],
   testTimeout: 60000,
   maxWorkers: 2,
 };

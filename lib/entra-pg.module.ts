@@ -21,7 +21,7 @@ import type {
 } from './interfaces/entra-pg-options.interface.js';
 import type { EntraTokenCredential } from './interfaces/token-credential.interface.js';
 import { EntraPgConnection } from './pool/entra-pg.connection.js';
-import { healthIndicatorProviders } from './health/health-providers.js';
+import { EntraPgHealthIndicator } from './health/entra-pg.health.js';
 
 /**
  * A PostgreSQL pool whose password is an Entra ID token (or a vault-rotated secret), refreshed
@@ -83,7 +83,8 @@ export class EntraPgModule {
       // Several registrations may share identical metadata; a unique value keeps Nest from merging them.
       { provide: `EntraPgModuleId:${name}`, useValue: randomUUID() },
     ];
-    const health = healthIndicatorProviders();
+    // Always provided: it needs @nestjs/terminus only when a check runs, and says so if it is missing.
+    const health = [EntraPgHealthIndicator];
     return {
       module: EntraPgModule,
       global: registration.isGlobal ?? true,

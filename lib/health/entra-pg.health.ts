@@ -3,7 +3,7 @@ import { ModuleRef } from '@nestjs/core';
 import type pg from 'pg';
 import { getEntraPgConnectionToken } from '../common/entra-pg.utils.js';
 import { DEFAULT_CONNECTION_NAME } from '../entra-pg.constants.js';
-import { describeCause } from '../entra-pg.errors.js';
+import { EntraPgConfigError, describeCause } from '../entra-pg.errors.js';
 import { MAX_TIMER_MS } from '../refresh/refresh-schedule.js';
 import type { EntraPgConnection, EntraPgConnectionStatus } from '../pool/entra-pg.connection.js';
 import type { EntraPgHealthCheckOptions, EntraPgHealthDetails, EntraPgHealthResult } from './entra-pg-health.interface.js';
@@ -43,8 +43,8 @@ export class EntraPgHealthIndicator {
     options: EntraPgHealthCheckOptions | null = {},
   ): Promise<EntraPgHealthResult<Key>> {
     options ??= {};
-    const session = await this.session(key);
     const name = options.connection ?? DEFAULT_CONNECTION_NAME;
+    const session = await this.session(key, name);
     const connection = this.connection(name);
     if (!connection) {
       // A misspelt connection name is a failed check (503), not a crash of the health endpoint (500).
@@ -107,8 +107,8 @@ export class EntraPgHealthIndicator {
     }
   }
 
-  private async session(key: string): Promise<HealthSession> {
-    this.terminus ??= import('@nestjs/terminus');
+  private async session(key: string, connectionName: string): Promise<HealthSession> {
+    this.terminus ??= loadTerminus(connectionName);
     const { HealthIndicatorService } = await this.terminus;
     let service: InstanceType<TerminusApi['HealthIndicatorService']>;
     try {
@@ -126,6 +126,24 @@ interface Ping {
   result: Promise<void>;
   /** Resolves when the ping no longer holds or waits for a pool slot. */
   gone: Promise<void>;
+}
+
+/**
+ * @nestjs/terminus is an optional peer, loaded on first use rather than detected at boot: the
+ * specifier then resolves from this file in both builds (`import()` in ESM, `require()` in CommonJS),
+ * which is where an app's install put it, nested or hoisted.
+ */
+async function loadTerminus(connectionName: string): Promise<TerminusApi> {
+  try {
+    return await import('@nestjs/terminus');
+  } catch (cause) {
+    throw new EntraPgConfigError(
+      'EntraPgHealthIndicator needs @nestjs/terminus, which could not be loaded. Install it (npm i @nestjs/terminus) ' +
+        'and import TerminusModule in the module of your health controller.',
+      connectionName,
+      { cause },
+    );
+  }
 }
 
 /**

