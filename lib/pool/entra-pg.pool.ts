@@ -22,8 +22,10 @@ interface Generation {
   pool: pg.Pool;
   user: string | undefined;
   retired: boolean;
-  /** Its connections from creation (logging in included) until their sockets close. */
+  /** Its connections from the moment their socket opens (logging in included) until it closes. */
   sockets: Set<pg.Client>;
+  /** Retired and its pg.Pool has ended; it is forgotten once its last socket has closed too. */
+  ended: boolean;
 }
 
 /** Raised inside a retired generation's login, so the caller is sent to the active generation instead. */
@@ -448,7 +450,7 @@ export class EntraPgPool extends pg.Pool {
   private startGeneration(user: string | undefined, reason: string | undefined): void {
     const previous = this.active;
     const sockets = new Set<pg.Client>();
-    const generation: Generation = { pool: undefined as unknown as pg.Pool, user, retired: false, sockets };
+    const generation: Generation = { pool: undefined as unknown as pg.Pool, user, retired: false, sockets, ended: false };
     const onClosed = () => this.socketClosed(generation);
     const refresher = this.deps.refresher;
     const retired = () => new RetiredGenerationError('this pool generation has retired');
@@ -488,7 +490,11 @@ export class EntraPgPool extends pg.Pool {
               sockets.delete(this);
               onClosed();
             });
-            super.connect(callback);
+            try {
+              super.connect(callback);
+            } catch (error) {
+              callback(error as Error);
+            }
           };
           // No socket opens without a usable secret: however pg-pool came to open this connection
           // (a queued caller served after a removal, several callers in one tick), it waits for
@@ -515,7 +521,9 @@ export class EntraPgPool extends pg.Pool {
     // A draining generation never logs in again, least of all with the next identity's secret.
     if (generation.retired) return Promise.reject(new RetiredGenerationError('this pool generation has retired'));
     const secret = this.deps.refresher.peek();
-    if (secret) return secret.password;
+    if (secret) {
+      return secret.user === generation.user ? secret.password : Promise.reject(new RetiredGenerationError('this pool generation has retired'));
+    }
     return this.deps.refresher.get().then((fresh) => {
       if (generation.retired || fresh.user !== generation.user) throw new RetiredGenerationError('this pool generation has retired');
       return fresh.password;
@@ -532,10 +540,13 @@ export class EntraPgPool extends pg.Pool {
       configurable: true,
       get: () => {
         if (generation.retired) return 0;
-        if (this.draining.size === 0) return max;
-        let draining = 0;
-        for (const old of this.draining) draining += old.sockets.size;
-        return Math.max(0, max - draining);
+        let limit = max;
+        if (this.draining.size > 0) for (const old of this.draining) limit -= old.sockets.size;
+        // With no usable secret, a new login cannot succeed: while warm connections remain, callers
+        // queue for them instead of each failing on a login that cannot be made.
+        const live = generation.pool.totalCount;
+        if (live > 0 && live < limit && !this.deps.refresher.peek()) limit = live;
+        return Math.max(0, limit);
       },
     });
   }
@@ -584,17 +595,26 @@ export class EntraPgPool extends pg.Pool {
     generation.retired = true;
     this.draining.add(generation);
     for (const waiter of this.waiters.takeQueuedOn(generation.pool)) this.checkout(waiter.retried, waiter.callback);
-    const forget = () => {
-      this.draining.delete(generation);
-      this.pulseActive();
+    const ended = () => {
+      generation.ended = true;
+      this.forgetIfDrained(generation);
     };
-    generation.pool.end().then(forget, forget);
+    generation.pool.end().then(ended, ended);
   }
 
   private socketClosed(generation: Generation): void {
-    // A draining connection gone frees a slot for the active generation's queue.
-    if (generation.retired) this.pulseActive();
+    if (generation.retired) this.forgetIfDrained(generation);
     this.changed();
+  }
+
+  /**
+   * pg-pool's end() resolves as soon as it has let go of its clients, while their sockets may still
+   * be closing: a retired generation counts against `pool.max` and is waited for at shutdown until
+   * its last socket has closed. Each of its sockets gone frees a slot for the active generation.
+   */
+  private forgetIfDrained(generation: Generation): void {
+    if (generation.ended && generation.sockets.size === 0) this.draining.delete(generation);
+    this.pulseActive();
   }
 
   /**

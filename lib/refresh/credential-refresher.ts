@@ -97,9 +97,9 @@ export class CredentialRefresher {
 
   /** Like get(), but starts a fetch even while failing: for start-up, whose own retries are the backoff. */
   fetchNow(): Promise<FetchedSecret> {
+    if (this.stopped) return Promise.reject(this.shutdownError());
     const valid = this.peek();
     if (valid) return Promise.resolve(valid);
-    if (this.stopped) return Promise.reject(this.shutdownError());
     return this.refresh(false);
   }
 
