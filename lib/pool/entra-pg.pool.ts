@@ -7,6 +7,7 @@ import type { EntraPgConsumerEnd } from '../interfaces/entra-pg-options.interfac
 import type { CredentialRefresher } from '../refresh/credential-refresher.js';
 import { isConnectionGone, isLoginRejected } from './login-errors.js';
 import { type ResolvedPoolConfig, toPgPoolConfig } from './pool-config.js';
+import type { EntraPgPoolProbe } from './pool-probe.interface.js';
 import { type AcquireCallback, WaiterList } from './waiter-list.js';
 
 /** Share of a connection's lifetime taken off at random, so connections do not all recycle together. */
@@ -59,6 +60,8 @@ export class EntraPgPool extends pg.Pool {
   private rotationCount = 0;
   private consumerEnds = 0;
   private readonly deps: EntraPgPoolDependencies;
+  /** Set by lib/metrics when a MeterProvider is registered; see EntraPgPoolProbe. */
+  probe: EntraPgPoolProbe | undefined;
 
   constructor(deps: EntraPgPoolDependencies) {
     // The base pool only carries `options` for code that reads them; it never opens a connection.
@@ -207,6 +210,7 @@ export class EntraPgPool extends pg.Pool {
    * itself is callback-based underneath.
    */
   private acquire(callback: AcquireCallback): void {
+    if (this.probe !== undefined) callback = this.probe.acquiring(callback);
     if (this.ending) {
       process.nextTick(callback, this.shutdownError());
       return;
@@ -320,6 +324,7 @@ export class EntraPgPool extends pg.Pool {
 
   /** The secret was revoked or rotated behind our back: one shared refresh, then one more try. */
   private retryWithNewSecret(loginStartedAt: number, loginError: Error | undefined, callback: AcquireCallback): void {
+    this.probe?.loginRetried();
     const remainingMs = loginStartedAt + this.deps.config.connectionTimeoutMillis - Date.now();
     this.waitForSecret(this.deps.refresher.forceRefresh(loginStartedAt), remainingMs, callback, (secret) =>
       secret ? this.checkout(true, callback) : callback(this.loginRefusedError(loginError)),
@@ -454,6 +459,7 @@ export class EntraPgPool extends pg.Pool {
     const onClosed = () => this.socketClosed(generation);
     const refresher = this.deps.refresher;
     const retired = () => new RetiredGenerationError('this pool generation has retired');
+    const probe = () => this.probe;
     const config: pg.PoolConfig = {
       ...toPgPoolConfig(this.deps.config, user, () => this.password(generation)),
       Client: class TrackedClient extends pg.Client {
@@ -478,6 +484,8 @@ export class EntraPgPool extends pg.Pool {
         override connect(callback: (err: Error) => void): void;
         override connect(callback?: (err: Error) => void): Promise<pg.Client> | void {
           if (!callback) return new Promise((resolve, reject) => this.connect((error) => (error ? reject(error) : resolve(this))));
+          const creating = probe();
+          if (creating !== undefined) callback = creating.creating(callback);
           const open = () => {
             if (generation.retired) return callback(retired());
             // pg-pool's connection timeout destroyed the socket while the secret was awaited.
