@@ -15,8 +15,8 @@ export function acrossThreeLifetimes(work: () => Promise<unknown>): ReturnType<t
 }
 
 /**
- * The role's server-side backends once they are gone, or what is left after 3 s: a pool the ORM
- * ends itself resolves before the server has noticed its sockets closing.
+ * The role's server-side backends once they are gone, or what is left after 3 s: a closed pool
+ * resolves before the server (and the login front's upstream) has noticed its sockets closing.
  */
 export async function backendsLeft(db: TestPostgres, role: string): Promise<number> {
   const deadline = Date.now() + 3_000;
