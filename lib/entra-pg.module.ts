@@ -21,6 +21,7 @@ import type {
 } from './interfaces/entra-pg-options.interface.js';
 import type { EntraTokenCredential } from './interfaces/token-credential.interface.js';
 import { EntraPgConnection } from './pool/entra-pg.connection.js';
+import { startMetrics } from './metrics/start-metrics.js';
 import { EntraPgHealthIndicator } from './health/entra-pg.health.js';
 
 /**
@@ -74,7 +75,15 @@ export class EntraPgModule {
         useFactory: async (options: EntraPgModuleOptions, credential: EntraTokenCredential | null, modules: ModulesContainer) => {
           assertUniqueConnectionName(modules, EntraPgModule, connectionToken, name);
           const connection = new EntraPgConnection(name, options, credential);
-          if (!options.lazyConnect) await connection.connectOnBoot();
+          if (options.metrics !== false) connection.metrics = await startMetrics(connection);
+          if (!options.lazyConnect) {
+            try {
+              await connection.connectOnBoot();
+            } catch (error) {
+              connection.metrics?.stop();
+              throw error;
+            }
+          }
           return connection;
         },
       },

@@ -67,7 +67,7 @@ export function validateOptions(options: unknown, connectionName: string): Entra
   if (o.consumerEnd !== undefined && o.consumerEnd !== 'ignore' && o.consumerEnd !== 'shutdown') {
     throw fail(`consumerEnd must be 'ignore' or 'shutdown'.`);
   }
-  for (const key of ['lazyConnect', 'allowInsecureTransport'] as const) {
+  for (const key of ['lazyConnect', 'allowInsecureTransport', 'metrics'] as const) {
     if (o[key] !== undefined && typeof o[key] !== 'boolean') throw fail(`${key} must be true or false.`);
   }
   // Every duration ends up in a setTimeout, which fires after 1 ms for anything above 2^31-1 ms.

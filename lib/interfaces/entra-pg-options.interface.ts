@@ -119,6 +119,12 @@ export interface EntraPgModuleOptions {
   drainTimeoutMs?: number;
   /** `application_name` reported to PostgreSQL. */
   applicationName?: string;
+  /**
+   * Report OpenTelemetry metrics (pool wait and create times, timeouts, token time to expiry,
+   * refreshes, rotations) when `@opentelemetry/api` is installed and a global MeterProvider is
+   * registered before the app is created. Default true; without a provider nothing is recorded.
+   */
+  metrics?: boolean;
 }
 
 export interface EntraPgRegistrationOptions {

@@ -8,6 +8,7 @@ import { AZURE_POSTGRES_SCOPE } from '../entra-pg.constants.js';
 import { EntraPgConfigError, EntraPgError, describeCause } from '../entra-pg.errors.js';
 import type { EntraPgModuleOptions } from '../interfaces/entra-pg-options.interface.js';
 import type { EntraTokenCredential } from '../interfaces/token-credential.interface.js';
+import type { MetricsHandle } from '../metrics/start-metrics.js';
 import { CredentialRefresher, type CredentialSnapshot } from '../refresh/credential-refresher.js';
 import { type EntraPgPassword, createPasswordProvider } from '../refresh/password-provider.js';
 import { DEFAULT_REFRESH_SETTINGS } from '../refresh/refresh-schedule.js';
@@ -31,6 +32,8 @@ export class EntraPgConnection implements OnApplicationShutdown {
   readonly refresher: CredentialRefresher;
   readonly config: ResolvedPoolConfig;
   readonly password: EntraPgPassword;
+  /** OpenTelemetry metrics, when a MeterProvider is registered (lib/metrics); stopped at shutdown. */
+  metrics: MetricsHandle | undefined;
   private readonly logger: Logger;
 
   constructor(
@@ -102,6 +105,7 @@ export class EntraPgConnection implements OnApplicationShutdown {
   }
 
   onApplicationShutdown(): Promise<void> {
+    this.metrics?.stop();
     return this.pool.shutdown();
   }
 

@@ -7,6 +7,7 @@ import type { EntraPgConsumerEnd } from '../interfaces/entra-pg-options.interfac
 import type { CredentialRefresher } from '../refresh/credential-refresher.js';
 import { isConnectionGone, isLoginRejected } from './login-errors.js';
 import { type ResolvedPoolConfig, toPgPoolConfig } from './pool-config.js';
+import type { EntraPgPoolProbe } from './pool-probe.interface.js';
 import { type AcquireCallback, WaiterList } from './waiter-list.js';
 
 /** Share of a connection's lifetime taken off at random, so connections do not all recycle together. */
@@ -22,8 +23,10 @@ interface Generation {
   pool: pg.Pool;
   user: string | undefined;
   retired: boolean;
-  /** Its connections from creation (logging in included) until their sockets close. */
+  /** Its connections from the moment their socket opens (logging in included) until it closes. */
   sockets: Set<pg.Client>;
+  /** Retired and its pg.Pool has ended; it is forgotten once its last socket has closed too. */
+  ended: boolean;
 }
 
 /** Raised inside a retired generation's login, so the caller is sent to the active generation instead. */
@@ -57,6 +60,8 @@ export class EntraPgPool extends pg.Pool {
   private rotationCount = 0;
   private consumerEnds = 0;
   private readonly deps: EntraPgPoolDependencies;
+  /** Set by lib/metrics when a MeterProvider is registered; see EntraPgPoolProbe. */
+  probe: EntraPgPoolProbe | undefined;
 
   constructor(deps: EntraPgPoolDependencies) {
     // The base pool only carries `options` for code that reads them; it never opens a connection.
@@ -205,6 +210,7 @@ export class EntraPgPool extends pg.Pool {
    * itself is callback-based underneath.
    */
   private acquire(callback: AcquireCallback): void {
+    if (this.probe !== undefined) callback = this.probe.acquiring(callback);
     if (this.ending) {
       process.nextTick(callback, this.shutdownError());
       return;
@@ -318,6 +324,7 @@ export class EntraPgPool extends pg.Pool {
 
   /** The secret was revoked or rotated behind our back: one shared refresh, then one more try. */
   private retryWithNewSecret(loginStartedAt: number, loginError: Error | undefined, callback: AcquireCallback): void {
+    this.probe?.loginRetried();
     const remainingMs = loginStartedAt + this.deps.config.connectionTimeoutMillis - Date.now();
     this.waitForSecret(this.deps.refresher.forceRefresh(loginStartedAt), remainingMs, callback, (secret) =>
       secret ? this.checkout(true, callback) : callback(this.loginRefusedError(loginError)),
@@ -448,10 +455,11 @@ export class EntraPgPool extends pg.Pool {
   private startGeneration(user: string | undefined, reason: string | undefined): void {
     const previous = this.active;
     const sockets = new Set<pg.Client>();
-    const generation: Generation = { pool: undefined as unknown as pg.Pool, user, retired: false, sockets };
+    const generation: Generation = { pool: undefined as unknown as pg.Pool, user, retired: false, sockets, ended: false };
     const onClosed = () => this.socketClosed(generation);
     const refresher = this.deps.refresher;
     const retired = () => new RetiredGenerationError('this pool generation has retired');
+    const probe = () => this.probe;
     const config: pg.PoolConfig = {
       ...toPgPoolConfig(this.deps.config, user, () => this.password(generation)),
       Client: class TrackedClient extends pg.Client {
@@ -476,6 +484,8 @@ export class EntraPgPool extends pg.Pool {
         override connect(callback: (err: Error) => void): void;
         override connect(callback?: (err: Error) => void): Promise<pg.Client> | void {
           if (!callback) return new Promise((resolve, reject) => this.connect((error) => (error ? reject(error) : resolve(this))));
+          const creating = probe();
+          if (creating !== undefined) callback = creating.creating(callback);
           const open = () => {
             if (generation.retired) return callback(retired());
             // pg-pool's connection timeout destroyed the socket while the secret was awaited.
@@ -488,7 +498,11 @@ export class EntraPgPool extends pg.Pool {
               sockets.delete(this);
               onClosed();
             });
-            super.connect(callback);
+            try {
+              super.connect(callback);
+            } catch (error) {
+              callback(error as Error);
+            }
           };
           // No socket opens without a usable secret: however pg-pool came to open this connection
           // (a queued caller served after a removal, several callers in one tick), it waits for
@@ -515,7 +529,9 @@ export class EntraPgPool extends pg.Pool {
     // A draining generation never logs in again, least of all with the next identity's secret.
     if (generation.retired) return Promise.reject(new RetiredGenerationError('this pool generation has retired'));
     const secret = this.deps.refresher.peek();
-    if (secret) return secret.password;
+    if (secret) {
+      return secret.user === generation.user ? secret.password : Promise.reject(new RetiredGenerationError('this pool generation has retired'));
+    }
     return this.deps.refresher.get().then((fresh) => {
       if (generation.retired || fresh.user !== generation.user) throw new RetiredGenerationError('this pool generation has retired');
       return fresh.password;
@@ -532,10 +548,13 @@ export class EntraPgPool extends pg.Pool {
       configurable: true,
       get: () => {
         if (generation.retired) return 0;
-        if (this.draining.size === 0) return max;
-        let draining = 0;
-        for (const old of this.draining) draining += old.sockets.size;
-        return Math.max(0, max - draining);
+        let limit = max;
+        if (this.draining.size > 0) for (const old of this.draining) limit -= old.sockets.size;
+        // With no usable secret, a new login cannot succeed: while warm connections remain, callers
+        // queue for them instead of each failing on a login that cannot be made.
+        const live = generation.pool.totalCount;
+        if (live > 0 && live < limit && !this.deps.refresher.peek()) limit = live;
+        return Math.max(0, limit);
       },
     });
   }
@@ -584,17 +603,26 @@ export class EntraPgPool extends pg.Pool {
     generation.retired = true;
     this.draining.add(generation);
     for (const waiter of this.waiters.takeQueuedOn(generation.pool)) this.checkout(waiter.retried, waiter.callback);
-    const forget = () => {
-      this.draining.delete(generation);
-      this.pulseActive();
+    const ended = () => {
+      generation.ended = true;
+      this.forgetIfDrained(generation);
     };
-    generation.pool.end().then(forget, forget);
+    generation.pool.end().then(ended, ended);
   }
 
   private socketClosed(generation: Generation): void {
-    // A draining connection gone frees a slot for the active generation's queue.
-    if (generation.retired) this.pulseActive();
+    if (generation.retired) this.forgetIfDrained(generation);
     this.changed();
+  }
+
+  /**
+   * pg-pool's end() resolves as soon as it has let go of its clients, while their sockets may still
+   * be closing: a retired generation counts against `pool.max` and is waited for at shutdown until
+   * its last socket has closed. Each of its sockets gone frees a slot for the active generation.
+   */
+  private forgetIfDrained(generation: Generation): void {
+    if (generation.ended && generation.sockets.size === 0) this.draining.delete(generation);
+    this.pulseActive();
   }
 
   /**

@@ -56,6 +56,7 @@ export class CredentialRefresher {
   private requests = 0;
   private isStopped = false;
   private readonly listeners: Array<(secret: FetchedSecret) => void> = [];
+  private readonly attemptListeners: Array<(durationMs: number, error: unknown) => void> = [];
 
   constructor(
     private readonly source: SecretSource,
@@ -74,6 +75,11 @@ export class CredentialRefresher {
   /** Called with every newly fetched secret, before callers waiting for it resume. */
   onSecret(listener: (secret: FetchedSecret) => void): void {
     this.listeners.push(listener);
+  }
+
+  /** Called when a fetch ends (not by stop()), with how long it took and its error (undefined: it succeeded); for metrics. */
+  onAttempt(listener: (durationMs: number, error: unknown) => void): void {
+    this.attemptListeners.push(listener);
   }
 
   /** The cached secret if new logins can still use it; no I/O. */
@@ -97,9 +103,9 @@ export class CredentialRefresher {
 
   /** Like get(), but starts a fetch even while failing: for start-up, whose own retries are the backoff. */
   fetchNow(): Promise<FetchedSecret> {
+    if (this.stopped) return Promise.reject(this.shutdownError());
     const valid = this.peek();
     if (valid) return Promise.resolve(valid);
-    if (this.stopped) return Promise.reject(this.shutdownError());
     return this.refresh(false);
   }
 
@@ -189,6 +195,7 @@ export class CredentialRefresher {
           rememberSecret(outcome.secret.password);
           const problem = expiryProblem(outcome.secret, this.now(), this.source.label);
           if (problem === undefined) {
+            this.attempted(undefined);
             this.succeeded(outcome.secret, forced);
             resolve(outcome.secret);
             return;
@@ -201,6 +208,7 @@ export class CredentialRefresher {
           reject(outcome.error);
           return;
         }
+        this.attempted(outcome.error);
         this.failed(outcome.error);
         reject(this.unavailableError(outcome.error));
       },
@@ -260,6 +268,18 @@ export class CredentialRefresher {
       } catch (error) {
         // A listener's failure must not leave the callers of this fetch unanswered.
         this.logger.error(`Handling the new ${this.source.label} failed: ${describeCause(error)}`);
+      }
+    }
+  }
+
+  private attempted(error: unknown): void {
+    const durationMs = this.now() - this.lastAttemptAt;
+    // An observer's failure must not change what the fetch's callers get.
+    for (const listener of this.attemptListeners) {
+      try {
+        listener(durationMs, error);
+      } catch {
+        /* metrics are best effort */
       }
     }
   }

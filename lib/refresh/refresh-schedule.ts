@@ -55,8 +55,11 @@ export function refreshDelay(
   } else {
     const lifetime = Math.max(0, expiresAt - now);
     const refreshAt = expiresAt - Math.min(settings.marginMs, lifetime / 2);
-    // Spread replicas across part of the lead time so they do not all ask the identity service at once.
-    delay = refreshAt - now - random() * settings.jitterRatio * (expiresAt - refreshAt);
+    // Replicas are spread across the first part of the lead time, after expiry - margin rather than
+    // before it: MSAL hands back its cached token until 5 min before expiry (the default margin),
+    // so an earlier ask gets nothing new and its backoff converges on that instant, bunching the
+    // replicas that share a host's identity endpoint (see the fleet simulation in the README).
+    delay = refreshAt - now + random() * Math.min(settings.jitterRatio, 0.5) * (expiresAt - refreshAt);
   }
   return Math.max(MIN_DELAY_MS, Math.round(delay));
 }

@@ -111,8 +111,13 @@ export class ManagedIdentityEmulator {
     }
     const resource = new URLSearchParams(queryAt === -1 ? '' : target.slice(queryAt + 1)).get('resource');
     if (!resource) return reject(400, 'invalid_request', 'resource is required');
+    // A client that hangs up stops the authority's work on its behalf.
+    const abandoned = new AbortController();
+    res.once('close', () => abandoned.abort());
     try {
-      const token = await this.options.authority.getToken(`${resource.replace(/\/$/, '')}/.default`);
+      const token = await this.options.authority.getToken(`${resource.replace(/\/$/, '')}/.default`, {
+        abortSignal: abandoned.signal,
+      });
       if (!token) throw new Error('the authority returned no token');
       this.served += 1;
       this.reply(res, 200, {

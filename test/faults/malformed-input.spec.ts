@@ -5,18 +5,7 @@ import { EntraPgConnection } from '../../lib/pool/entra-pg.connection.js';
 import { createTestToken } from '../../lib/testing/index.js';
 import { LogCapture } from '../support/log-capture.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
-
-/** Small deterministic PRNG (mulberry32), so a failing case can be replayed from its index. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as prng } from '../support/seeded-random.js';
 
 const SECRET = 'hunter2-do-not-print';
 const JUNK: unknown[] = [null, -1, 0, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '', ' ', 'text', [], [1], {}, true, false, 2 ** 53, -0, () => 1, new Date(0), { getToken: 1 }, { getCredentials: 'x' }];

@@ -182,7 +182,7 @@ describe('failure modes: hangs, shutdown, refused logins', () => {
   const clientBackends = async () =>
     (await db.adminPool.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'client backend'")).rows[0]!.n;
 
-  it('during an outage, a queue of callers opens no socket without a password (no half-open logins)', async () => {
+  it('during an outage, queued callers wait for the warm connections instead of opening sockets without a password', async () => {
     const { source } = await expiringVault('pw-queue');
     const app = await bootPool(db, { credentials: source, pool: { max: 2 } });
     try {
@@ -193,11 +193,29 @@ describe('failure modes: hangs, shutdown, refused logins', () => {
       const queued = Array.from({ length: 30 }, () => app.pool.query('SELECT 1').then(() => 'ok', (e: unknown) => e));
       await sleep(50);
       c1.release(new Error('recycled')); // a slot frees: pg-pool would log in for the next queued caller
+      await sleep(100);
+      // No login was attempted: it could only fail, or leave a half-open socket behind.
+      expect(await clientBackends()).toBeLessThanOrEqual(before - 1);
+      c2.release(); // the warm connection left serves the whole queue
+      const results = await Promise.all(queued.map((p) => settledWithin(p, 5_000)));
+      expect(results.filter((r) => r !== 'ok')).toEqual([]);
+      expect(await clientBackends()).toBeLessThanOrEqual(before - 1);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('during an outage, with no warm connection left, queued callers fail fast instead of waiting', async () => {
+    const { source } = await expiringVault('pw-none');
+    const app = await bootPool(db, { credentials: source, pool: { max: 1 } });
+    try {
+      const only = await app.pool.connect();
+      await sleep(1_700);
+      const queued = Array.from({ length: 10 }, () => app.pool.query('SELECT 1').then(() => 'ok', (e: unknown) => e));
+      await sleep(50);
+      only.release(new Error('broken')); // the last warm connection goes
       const results = await Promise.all(queued.map((p) => settledWithin(p, 3_000)));
       expect(results.every((r) => r instanceof EntraPgCredentialError)).toBe(true);
-      await sleep(200);
-      expect(await clientBackends()).toBeLessThanOrEqual(before);
-      c2.release();
     } finally {
       await app.close();
     }

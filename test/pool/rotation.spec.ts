@@ -1,7 +1,8 @@
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import pg from 'pg';
 import type { EntraPgPool, PgCredentials, PgCredentialsSource } from '../../lib/index.js';
 import { LogCapture } from '../support/log-capture.js';
-import { bootPool, load, sleep } from '../support/harness.js';
+import { bootPool, load, newRole, sleep } from '../support/harness.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
 
 /** A vault that rotates by creating a new role with a new password, like AWS's alternating-users scheme. */
@@ -133,7 +134,8 @@ describe('rotation to a new identity', () => {
         return { user: b, password: 'pw-B', expiresAt: new Date(Date.now() + 3_600_000) };
       },
     };
-    const app = await bootPool(db, { credentials: source, pool: { max: 5 }, refresh: { marginMs: 0, timeoutMs: 20_000 } });
+    // Idle connections close quickly, so the queries below need new logins.
+    const app = await bootPool(db, { credentials: source, pool: { max: 5, idleTimeoutMillis: 200 }, refresh: { marginMs: 0, timeoutMs: 20_000 } });
     const sent: Array<{ user: string; password: string }> = [];
     try {
       // The scheduled refresh is under way and the secret has expired.
@@ -165,6 +167,44 @@ describe('rotation to a new identity', () => {
       expect(sent.filter((login) => login.user === a && login.password === 'pw-B')).toEqual([]);
     } finally {
       await app.close();
+    }
+  });
+
+  it("after a rotation, shutdown still waits for (and then closes) the previous generation's sockets", async () => {
+    const authority = await newRole(db, 60_000);
+    // A relay that can be frozen like a network partition: nothing forwarded, no FIN passed on.
+    const sockets = new Set<Socket>();
+    let frozen = false;
+    const relay = createServer({ allowHalfOpen: true }, (client) => {
+      const upstream = connect(db.port, '127.0.0.1');
+      for (const socket of [client, upstream]) {
+        sockets.add(socket);
+        socket.on('error', () => undefined);
+        socket.on('close', () => sockets.delete(socket));
+      }
+      client.on('data', (data) => void (frozen || upstream.write(data)));
+      upstream.on('data', (data) => void (frozen || client.write(data)));
+      client.on('end', () => void (frozen || upstream.end()));
+      upstream.on('end', () => void (frozen || client.end()));
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    const app = await bootPool(db, { credential: authority, port: (relay.address() as AddressInfo).port, pool: { max: 2 }, drainTimeoutMs: 0 });
+    try {
+      await Promise.all([app.pool.query('SELECT pg_sleep(0.05)'), app.pool.query('SELECT pg_sleep(0.05)')]);
+      const old = (app.pool as unknown as { active: { sockets: Set<{ connection: { stream: { destroyed: boolean } } }> } }).active;
+      frozen = true;
+      await (app.pool as EntraPgPool).rotate();
+      await sleep(20);
+      // Still open, so still counted against pool.max.
+      expect(old.sockets.size).toBe(2);
+      expect(app.pool.totalCount + old.sockets.size).toBeLessThanOrEqual(2);
+      await (app.pool as EntraPgPool).shutdown(0);
+      expect([...old.sockets].filter((client) => !client.connection.stream.destroyed)).toHaveLength(0);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      relay.close();
+      await app.close();
+      await authority.close();
     }
   });
 });

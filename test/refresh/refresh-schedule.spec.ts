@@ -18,11 +18,13 @@ describe('refreshDelay', () => {
     expect(refreshDelay({ expiresAt: now + 4 * min, refreshAfter: undefined }, now, s, noJitter)).toBe(2 * min);
   });
 
-  it('spreads replicas over a share of the lead time, always before the deterministic time', () => {
+  it('spreads replicas over a share of the lead time after expiry - margin, when a caching credential has a new token', () => {
     const delays = [0, 0.5, 0.999].map((r) => refreshDelay({ expiresAt: now + 75 * min, refreshAfter: undefined }, now, s, () => r)!);
     expect(delays[0]).toBe(70 * min);
-    expect(delays[1]).toBe(70 * min - 15_000);
-    expect(delays[2]).toBeGreaterThan(70 * min - 30_000);
+    expect(delays[1]).toBe(70 * min + 15_000);
+    expect(delays[2]).toBeLessThan(70 * min + 30_000);
+    // However wide the jitter, at least half the lead time is left for retries.
+    expect(refreshDelay({ expiresAt: now + 75 * min, refreshAfter: undefined }, now, { ...s, jitterRatio: 1 }, () => 0.999999)).toBeLessThan(72.5 * min + 1);
   });
 
   it('never spins on an almost-expired token, and polls secrets without expiry at the interval', () => {

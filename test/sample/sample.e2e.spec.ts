@@ -104,7 +104,14 @@ describe('sample app over HTTP, on a real PostgreSQL and the real ManagedIdentit
 describe('sample process on SIGTERM', () => {
   it('turns readiness 503, finishes the in-flight request, closes the pool and exits 0', async () => {
     const port = await freePort();
-    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, PORT: String(port), SAMPLE_TOKEN_LIFETIME_MS: '5000', SHUTDOWN_GRACE_MS: '500' };
+    const metricsPort = await freePort();
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      PORT: String(port),
+      METRICS_PORT: String(metricsPort),
+      SAMPLE_TOKEN_LIFETIME_MS: '5000',
+      SHUTDOWN_GRACE_MS: '500',
+    };
     const child = spawn(process.execPath, ['sample/dist/main.js'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -114,6 +121,21 @@ describe('sample process on SIGTERM', () => {
       for (let i = 0; i < 200 && !output.includes('listening on'); i += 1) await sleep(100);
       expect(output).toContain(`listening on http://127.0.0.1:${port}`);
       const base = `http://127.0.0.1:${port}`;
+      // The Prometheus endpoint shows the token gauge moving as time passes and tokens rotate.
+      const ttl = async () => {
+        const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+        const line = /^entra_pg_token_time_to_expiry\{[^}]*db_client_connection_pool_name="default"[^}]*\} (\S+)/m.exec(text);
+        return line ? Number(line[1]) : undefined;
+      };
+      const first = await ttl();
+      expect(first).toBeGreaterThan(0);
+      expect(first).toBeLessThanOrEqual(5);
+      let moved = first;
+      for (let i = 0; i < 50 && moved === first; i += 1) {
+        await sleep(100);
+        moved = await ttl();
+      }
+      expect(moved).not.toBe(first);
       const inFlight = fetch(`${base}/demo/slow?ms=1500`);
       await sleep(300);
       child.kill('SIGTERM');
@@ -136,7 +158,7 @@ describe('sample process on SIGTERM', () => {
 
 describe('sample process in production', () => {
   it.each(['production', ' PROD'])('with NODE_ENV=%j and no PGHOST starts no local stand-ins and fails to boot', async (mode) => {
-    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, NODE_ENV: mode, PORT: String(await freePort()) };
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, NODE_ENV: mode, PORT: String(await freePort()), METRICS_PORT: String(await freePort()) };
     const child = spawn(process.execPath, ['sample/dist/main.js'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
