@@ -10,6 +10,8 @@ export {
   EntraPgShutdownError,
 } from './entra-pg.errors.js';
 export { EntraPgPool } from './pool/entra-pg.pool.js';
+export { asPgDriver, type PgDriverShim } from './orm/as-pg-driver.js';
+export { connectionUrl, type ConnectionUrlOptions } from './orm/connection-url.js';
 export { EntraPgHealthIndicator } from './health/entra-pg.health.js';
 export type { EntraPgHealthCheckOptions, EntraPgHealthDetails, EntraPgHealthResult } from './health/entra-pg-health.interface.js';
 export type { EntraPgConnection, EntraPgConnectionStatus } from './pool/entra-pg.connection.js';

@@ -1,5 +1,6 @@
 import { Test, type TestingModule } from '@nestjs/testing';
 import { TerminusModule } from '@nestjs/terminus';
+import type { ModuleMetadata } from '@nestjs/common';
 import type pg from 'pg';
 import {
   EntraPgHealthIndicator,
@@ -12,6 +13,8 @@ import type { EntraPgConnection } from '../../lib/pool/entra-pg.connection.js';
 import { type LocalEntraLogin, LocalTokenAuthority } from '../../lib/testing/index.js';
 import { LogCapture } from './log-capture.js';
 import type { TestPostgres } from './postgres.js';
+
+type ModuleImport = NonNullable<ModuleMetadata['imports']>[number];
 
 let roleCounter = 0;
 
@@ -47,12 +50,16 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-/** Boots EntraPgModule (with Terminus, for the health indicator) in a Nest testing module against the test server. */
-export async function bootPool(db: TestPostgres, options: EntraPgModuleOptions): Promise<Harness> {
+/**
+ * Boots EntraPgModule (with Terminus, for the health indicator) in a Nest testing module against the
+ * test server; `imports` adds modules that use it (an ORM module, say).
+ */
+export async function bootPool(db: TestPostgres, options: EntraPgModuleOptions, imports: ModuleImport[] = []): Promise<Harness> {
   const builder = Test.createTestingModule({
     imports: [
       TerminusModule,
       EntraPgModule.forRoot({ host: db.host, port: db.port, database: 'postgres', retryAttempts: 0, ...options }),
+      ...imports,
     ],
   });
   if (LogCapture.current) builder.setLogger(LogCapture.current);
