@@ -74,18 +74,19 @@ class CachingSource implements SecretSource {
     private readonly lifetimeMs: number,
     private readonly refreshAfterMs: number | undefined,
     private readonly never = false,
+    private readonly now: () => number = () => clock.now,
   ) {}
   fetch(): Promise<FetchedSecret> {
     this.calls += 1;
     const held = this.held;
     const renewAt = held && (this.never ? held.expiresAt! : (held.refreshAfter ?? held.expiresAt!));
-    if (!held || clock.now >= renewAt!) {
+    if (!held || this.now() >= renewAt!) {
       this.issued += 1;
       this.held = {
         user: 'u',
         password: `token-${this.issued}`,
-        expiresAt: clock.now + this.lifetimeMs,
-        refreshAfter: this.refreshAfterMs === undefined ? undefined : clock.now + this.refreshAfterMs,
+        expiresAt: this.now() + this.lifetimeMs,
+        refreshAfter: this.refreshAfterMs === undefined ? undefined : this.now() + this.refreshAfterMs,
       };
     }
     return Promise.resolve({ ...this.held! });
@@ -305,11 +306,14 @@ describe('CredentialRefresher', () => {
 
   it('asks a caching credential (24 h tokens, refresh after 12 h) only a handful of times over 48 h, jitter included', async () => {
     const hour = 60 * 60_000;
-    const caching = new CachingSource(24 * hour, 12 * hour);
-    const r = new CredentialRefresher(caching, { ...DEFAULT_REFRESH_SETTINGS, jitterRatio: 0.5 }, 'default', new Logger('test'), () => clock.now, Math.random);
+    // One clock for timers, the refresher and the credential, as in a real process.
+    jest.setSystemTime(clock.now);
+    const caching = new CachingSource(24 * hour, 12 * hour, false, Date.now);
+    const r = new CredentialRefresher(caching, { ...DEFAULT_REFRESH_SETTINGS, jitterRatio: 0.5 }, 'default', new Logger('test'), Date.now, Math.random);
     try {
       await r.get();
-      for (let minute = 0; minute < 48 * 60; minute += 1) await advance(60_000);
+      // The async variant lets each fetch's answer arrive before later timers (its timeout) fire.
+      for (let minute = 0; minute < 48 * 60; minute += 1) await jest.advanceTimersByTimeAsync(60_000);
       // A new token every 12 h: 4 to 5 tokens; never the same one asked for in a loop.
       expect(caching.issued).toBeGreaterThanOrEqual(4);
       expect(caching.calls).toBeLessThanOrEqual(caching.issued + 2);
