@@ -1,38 +1,62 @@
 import { Test } from '@nestjs/testing';
+import { metrics } from '@opentelemetry/api';
+import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { EntraPgModule, type EntraPgModuleOptions, type EntraPgPool, PG_POOL } from 'nestjs-entra-pg';
 import { LocalTokenAuthority } from 'nestjs-entra-pg/testing';
 import pg from 'pg';
 import type { TestPostgres } from '../test/support/postgres.js';
 
+interface Variant {
+  qps: number;
+  cpuUsPerQuery: number;
+  qpsRatio: number;
+  cpuRatio: number;
+}
+
 export interface DirectFigures {
+  /** Where the queries went: straight to PostgreSQL, or through PgBouncer in transaction mode. */
+  path: 'postgres' | 'pgbouncer';
   rounds: number;
   queriesPerRound: number;
   concurrency: number;
   poolMax: number;
   rawQps: number;
   rawCpuUsPerQuery: number;
-  /** nestjs-entra-pg with a static password, then with a token credential (one long-lived token). */
-  staticPassword: { qps: number; cpuUsPerQuery: number; qpsRatio: number; cpuRatio: number };
-  tokenSource: { qps: number; cpuUsPerQuery: number; qpsRatio: number; cpuRatio: number };
+  /** nestjs-entra-pg with a static password, with a token credential (one long-lived token), and the latter with OpenTelemetry metrics on. */
+  staticPassword: Variant;
+  tokenSource: Variant;
+  tokenSourceWithMetrics: Variant;
 }
 
 interface Queryable {
   query(sql: string): Promise<unknown>;
 }
 
+export interface DirectSettings {
+  rounds: number;
+  queries: number;
+  concurrency: number;
+  poolMax: number;
+}
+
+let runs = 0;
+
 /**
- * The pool wrapper's own cost, without the login relay: raw pg.Pool, nestjs-entra-pg with a
- * static password and with a token credential, straight to PostgreSQL, more workers than
- * connections (so callers queue), in alternating rounds. CPU per query of this process is the
- * steadier figure on two shared cores.
+ * The pool wrapper's own cost, without the login relay: raw pg.Pool, nestjs-entra-pg with a static
+ * password, with a token credential, and with a token credential and metrics recorded by a
+ * MeterProvider (its exporter never called during the rounds), more workers than connections (so
+ * callers queue), in alternating rounds. `via` sends every query through a pooler (PgBouncer) at
+ * that address instead of straight to PostgreSQL. CPU per query of this process is the steadier
+ * figure on two shared cores.
  */
-export async function direct(db: TestPostgres, settings: { rounds: number; queries: number; concurrency: number; poolMax: number }): Promise<DirectFigures> {
-  const rawRole = 'bench_direct_raw';
-  const tokenRole = 'bench_direct_token';
+export async function direct(db: TestPostgres, settings: DirectSettings, via?: { host: string; port: number }): Promise<DirectFigures> {
+  runs += 1;
+  const rawRole = `bench_direct_raw_${runs}`;
+  const tokenRole = `bench_direct_token_${runs}`;
   await db.createRole(rawRole);
   await db.createRole(tokenRole);
   await db.adminPool.query(`ALTER ROLE ${rawRole} PASSWORD 'bench-direct'`);
-  const base = { host: db.host, port: db.port, database: 'postgres' };
+  const base = { host: via?.host ?? db.host, port: via?.port ?? db.port, database: 'postgres' };
   const raw = new pg.Pool({ ...base, user: rawRole, password: 'bench-direct', max: settings.poolMax });
   const authority = new LocalTokenAuthority({ admin: db.admin, role: tokenRole, lifetimeMs: 3_600_000, cacheForMs: 3_600_000 });
   const boot = async (options: EntraPgModuleOptions) => {
@@ -44,6 +68,14 @@ export async function direct(db: TestPostgres, settings: { rounds: number; queri
   };
   const staticPassword = await boot({ user: rawRole, password: 'bench-direct' });
   const tokenSource = await boot({ credential: authority });
+  // Metrics start only where a MeterProvider is registered when the module boots.
+  const provider = new MeterProvider({
+    readers: [
+      new PeriodicExportingMetricReader({ exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE), exportIntervalMillis: 3_600_000 }),
+    ],
+  });
+  metrics.setGlobalMeterProvider(provider);
+  const withMetrics = await boot({ credential: authority });
   const measure = async (pool: Queryable) => {
     let left = settings.queries;
     const cpu0 = process.cpuUsage();
@@ -56,10 +88,11 @@ export async function direct(db: TestPostgres, settings: { rounds: number; queri
     const cpu = process.cpuUsage(cpu0);
     return { qps: settings.queries / ((performance.now() - t0) / 1000), cpuUs: (cpu.user + cpu.system) / settings.queries };
   };
-  const impls: Record<'raw' | 'static' | 'token', Queryable> = { raw, static: staticPassword.pool, token: tokenSource.pool };
-  const keys = Object.keys(impls) as Array<keyof typeof impls>;
+  const impls = { raw, static: staticPassword.pool, token: tokenSource.pool, metrics: withMetrics.pool } satisfies Record<string, Queryable>;
+  type Key = keyof typeof impls;
+  const keys = Object.keys(impls) as Key[];
   for (const key of keys) await measure(impls[key]);
-  const samples = { raw: [] as Array<{ qps: number; cpuUs: number }>, static: [] as Array<{ qps: number; cpuUs: number }>, token: [] as Array<{ qps: number; cpuUs: number }> };
+  const samples = Object.fromEntries(keys.map((key) => [key, [] as Array<{ qps: number; cpuUs: number }>])) as Record<Key, Array<{ qps: number; cpuUs: number }>>;
   for (let round = 0; round < settings.rounds; round += 1) {
     // Rotate the order so none always runs first after a pause.
     for (let i = 0; i < keys.length; i += 1) {
@@ -70,17 +103,21 @@ export async function direct(db: TestPostgres, settings: { rounds: number; queri
   await raw.end();
   await staticPassword.close();
   await tokenSource.close();
+  await withMetrics.close();
+  metrics.disable();
+  await provider.shutdown();
   await authority.close();
   const mean = (list: Array<{ qps: number; cpuUs: number }>, pick: 'qps' | 'cpuUs') => list.reduce((a, s) => a + s[pick], 0) / list.length;
   const rawQps = mean(samples.raw, 'qps');
   const rawCpu = mean(samples.raw, 'cpuUs');
-  const figures = (key: 'static' | 'token') => ({
+  const figures = (key: Exclude<Key, 'raw'>): Variant => ({
     qps: mean(samples[key], 'qps'),
     cpuUsPerQuery: mean(samples[key], 'cpuUs'),
     qpsRatio: mean(samples[key], 'qps') / rawQps,
     cpuRatio: mean(samples[key], 'cpuUs') / rawCpu,
   });
   return {
+    path: via ? 'pgbouncer' : 'postgres',
     rounds: settings.rounds,
     queriesPerRound: settings.queries,
     concurrency: settings.concurrency,
@@ -89,5 +126,6 @@ export async function direct(db: TestPostgres, settings: { rounds: number; queri
     rawCpuUsPerQuery: rawCpu,
     staticPassword: figures('static'),
     tokenSource: figures('token'),
+    tokenSourceWithMetrics: figures('metrics'),
   };
 }

@@ -54,6 +54,8 @@ export interface BenchResult {
   };
   /** The wrapper's own cost straight to PostgreSQL, with no relay. */
   direct: DirectFigures;
+  /** The same through PgBouncer in transaction mode; absent when PgBouncer is not installed. */
+  pgbouncer: DirectFigures | undefined;
   /** The login front (LocalEntraLogin) every implementation logs in through, in its own process. */
   relay: { cpuMs: number; wallMs: number; cpuShare: number; logins: number; refusals: number };
   implementations: ImplementationFigures[];
@@ -74,10 +76,11 @@ export function markdownTable(result: BenchResult): string {
     );
   }
   const o = result.overhead;
-  const d = result.direct;
+  const directLine = (d: DirectFigures) =>
+    `${d.path === 'pgbouncer' ? 'Through PgBouncer (transaction mode, loopback)' : 'Direct to PostgreSQL, no relay'} (${d.rounds} alternating rounds × ${d.queriesPerRound} queries, ${d.concurrency} workers on a pool of ${d.poolMax}): raw pg.Pool ${f(d.rawQps, 0)} qps, ${f(d.rawCpuUsPerQuery, 2)} µs CPU per query; nestjs-entra-pg with a static password **${f(d.staticPassword.qpsRatio, 3)} × raw** qps, ${f(d.staticPassword.cpuRatio, 3)} × raw CPU per query; with a token credential **${f(d.tokenSource.qpsRatio, 3)} × raw** qps, ${f(d.tokenSource.cpuRatio, 3)} × raw CPU; with a token credential and OpenTelemetry metrics **${f(d.tokenSourceWithMetrics.qpsRatio, 3)} × raw** qps, ${f(d.tokenSourceWithMetrics.cpuRatio, 3)} × raw CPU.`;
+  lines.push('', directLine(result.direct));
+  lines.push('', result.pgbouncer ? directLine(result.pgbouncer) : 'PgBouncer was not installed for this run: no pooler rows (apt-get install pgbouncer).');
   lines.push(
-    '',
-    `Direct to PostgreSQL, no relay (${d.rounds} alternating rounds × ${d.queriesPerRound} queries, ${d.concurrency} workers on a pool of ${d.poolMax}): raw pg.Pool ${f(d.rawQps, 0)} qps, ${f(d.rawCpuUsPerQuery, 2)} µs CPU per query; nestjs-entra-pg with a static password **${f(d.staticPassword.qpsRatio, 3)} × raw** qps, ${f(d.staticPassword.cpuRatio, 3)} × raw CPU per query; with a token credential **${f(d.tokenSource.qpsRatio, 3)} × raw** qps, ${f(d.tokenSource.cpuRatio, 3)} × raw CPU per query.`,
     '',
     `Alternating rounds (${o.rounds} × ${o.queriesPerRound} queries each, nestjs-entra-pg on rotating 5-second tokens with ${o.tokenRequests} refreshes during the rounds): nestjs-entra-pg ${f(o.entraPgQps, 0)} qps vs raw ${f(o.rawQps, 0)} qps = **${f(o.qpsRatio, 3)} × raw**; CPU per query ${f(o.entraPgCpuUsPerQuery, 2)} µs vs ${f(o.rawCpuUsPerQuery, 2)} µs.`,
     '',

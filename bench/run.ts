@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { Logger } from '@nestjs/common';
 import { LocalTokenAuthority } from 'nestjs-entra-pg/testing';
 import { startPostgres, type TestPostgres } from '../test/support/postgres.js';
-import { direct } from './direct.js';
+import { type DirectFigures, direct } from './direct.js';
+import { startPgBouncer } from './pgbouncer.js';
 import { FrontProcess } from './front-process.js';
 import { IMPLEMENTATIONS, type Implementation, type ImplementationSpec, type Target } from './implementations.js';
 import { percentile, runLoad, type PhaseRecord } from './load.js';
@@ -212,12 +213,29 @@ async function main(): Promise<void> {
   const runStart = performance.now();
   const log = (line: string) => process.stdout.write(`${line}\n`);
   try {
-    log('direct: raw pg.Pool and nestjs-entra-pg (static password, token credential) alternated, no relay…');
-    const hotPath = await direct(db, { rounds: settings.overheadRounds, queries: settings.directRoundQueries, concurrency: 32, poolMax: 20 });
-    log(
-      `  static ${hotPath.staticPassword.qpsRatio.toFixed(3)} × raw qps, ${hotPath.staticPassword.cpuRatio.toFixed(3)} × raw CPU; ` +
-        `token ${hotPath.tokenSource.qpsRatio.toFixed(3)} × raw qps, ${hotPath.tokenSource.cpuRatio.toFixed(3)} × raw CPU`,
-    );
+    const directSettings = { rounds: settings.overheadRounds, queries: settings.directRoundQueries, concurrency: 32, poolMax: 20 };
+    const describeDirect = (d: DirectFigures) =>
+      `  static ${d.staticPassword.qpsRatio.toFixed(3)} × raw qps, ${d.staticPassword.cpuRatio.toFixed(3)} × raw CPU; ` +
+      `token ${d.tokenSource.qpsRatio.toFixed(3)} / ${d.tokenSource.cpuRatio.toFixed(3)}; ` +
+      `token + metrics ${d.tokenSourceWithMetrics.qpsRatio.toFixed(3)} / ${d.tokenSourceWithMetrics.cpuRatio.toFixed(3)}`;
+    log('direct: raw pg.Pool and nestjs-entra-pg (static password, token credential, with metrics) alternated, no relay…');
+    const hotPath = await direct(db, directSettings);
+    log(describeDirect(hotPath));
+    let pooled: DirectFigures | undefined;
+    await db.createRole('bench_pgbouncer');
+    await db.adminPool.query(`ALTER ROLE bench_pgbouncer PASSWORD 'bench-pgbouncer'`);
+    const bouncer = await startPgBouncer(db, 'bench_pgbouncer', 'bench-pgbouncer');
+    if (bouncer) {
+      log('through PgBouncer (transaction mode): the same rounds…');
+      try {
+        pooled = await direct(db, directSettings, bouncer);
+      } finally {
+        await bouncer.stop();
+      }
+      log(describeDirect(pooled));
+    } else {
+      log('PgBouncer is not installed: its rows are skipped (apt-get install pgbouncer).');
+    }
     log('overhead: raw pg.Pool and nestjs-entra-pg alternated…');
     const wrapper = await overhead(db, front);
     log(`  ratio ${wrapper.qpsRatio.toFixed(3)}, CPU per query ${wrapper.rawCpuUsPerQuery.toFixed(2)} µs raw, ${wrapper.entraPgCpuUsPerQuery.toFixed(2)} µs nestjs-entra-pg (relay ${wrapper.rawRelayCpuUsPerQuery.toFixed(2)} / ${wrapper.entraPgRelayCpuUsPerQuery.toFixed(2)} µs)`);
@@ -269,6 +287,7 @@ async function main(): Promise<void> {
       rawReferenceRunsQps: rawRuns.map((run) => Math.round(run.normal)),
       overhead: wrapper,
       direct: hotPath,
+      pgbouncer: pooled,
       relay: await relayFigures(front, runStart),
       implementations,
     };
