@@ -30,7 +30,11 @@ interface Generation {
 }
 
 /** Raised inside a retired generation's login, so the caller is sent to the active generation instead. */
-class RetiredGenerationError extends Error {}
+class RetiredGenerationError extends Error {
+  constructor() {
+    super('this pool generation has retired');
+  }
+}
 
 export interface EntraPgPoolDependencies {
   config: ResolvedPoolConfig;
@@ -458,7 +462,6 @@ export class EntraPgPool extends pg.Pool {
     const generation: Generation = { pool: undefined as unknown as pg.Pool, user, retired: false, sockets, ended: false };
     const onClosed = () => this.socketClosed(generation);
     const refresher = this.deps.refresher;
-    const retired = () => new RetiredGenerationError('this pool generation has retired');
     const probe = () => this.probe;
     const config: pg.PoolConfig = {
       ...toPgPoolConfig(this.deps.config, user, () => this.password(generation)),
@@ -487,7 +490,7 @@ export class EntraPgPool extends pg.Pool {
           const creating = probe();
           if (creating !== undefined) callback = creating.creating(callback);
           const open = () => {
-            if (generation.retired) return callback(retired());
+            if (generation.retired) return callback(new RetiredGenerationError());
             // pg-pool's connection timeout destroyed the socket while the secret was awaited.
             if ((this as unknown as { connection: { stream: { destroyed?: boolean } } }).connection.stream.destroyed) {
               return callback(new Error('timeout exceeded when trying to connect'));
@@ -527,16 +530,16 @@ export class EntraPgPool extends pg.Pool {
   /** Password for a login of `generation`; the cache is filled before its socket opens, so this is synchronous. */
   private password(generation: Generation): string | Promise<string> {
     // A draining generation never logs in again, least of all with the next identity's secret.
-    if (generation.retired) return Promise.reject(new RetiredGenerationError('this pool generation has retired'));
+    if (generation.retired) return Promise.reject(new RetiredGenerationError());
+    const usable = (secret: FetchedSecret) => !generation.retired && secret.user === generation.user;
     const secret = this.deps.refresher.peek();
-    if (secret) {
-      return secret.user === generation.user ? secret.password : Promise.reject(new RetiredGenerationError('this pool generation has retired'));
-    }
+    if (secret) return usable(secret) ? secret.password : Promise.reject(new RetiredGenerationError());
     return this.deps.refresher.get().then((fresh) => {
-      if (generation.retired || fresh.user !== generation.user) throw new RetiredGenerationError('this pool generation has retired');
+      if (!usable(fresh)) throw new RetiredGenerationError();
       return fresh.password;
     });
   }
+
 
   /**
    * pg-pool reads `options.max` whenever it decides to open a connection: a retired generation
