@@ -9,8 +9,6 @@ import {
   getPgPasswordToken,
   getPgPoolToken,
 } from './common/entra-pg.utils.js';
-import { validateOptions } from './common/validate-options.js';
-import { createDefaultCredential } from './credentials/default-credential.js';
 import { DEFAULT_CONNECTION_NAME } from './entra-pg.constants.js';
 import { EntraPgConfigError } from './entra-pg.errors.js';
 import type {
@@ -20,9 +18,12 @@ import type {
   EntraPgRegistrationOptions,
 } from './interfaces/entra-pg-options.interface.js';
 import type { EntraTokenCredential } from './interfaces/token-credential.interface.js';
-import { EntraPgConnection } from './pool/entra-pg.connection.js';
+import { EntraPgConnection } from './connection/entra-pg.connection.js';
 import { startMetrics } from './metrics/start-metrics.js';
 import { EntraPgHealthIndicator } from './health/entra-pg.health.js';
+import { resolveOptions } from './options/resolve-options.js';
+import type { ResolvedEntraPgOptions } from './options/resolved-options.interface.js';
+import { createDefaultCredential } from './sources/entra-default-credential.js';
 
 /**
  * A PostgreSQL pool whose password is an Entra ID token (or a vault-rotated secret), refreshed
@@ -31,13 +32,13 @@ import { EntraPgHealthIndicator } from './health/entra-pg.health.js';
 @Module({})
 export class EntraPgModule {
   static forRoot(options: EntraPgModuleOptions & EntraPgRegistrationOptions): DynamicModule {
-    // Anything but an object is reported by validateOptions at bootstrap, like any other bad option.
+    // Anything but an object is reported by resolveOptions at bootstrap, like any other bad option.
     const isObject = options !== null && typeof options === 'object' && !Array.isArray(options);
     const { name, isGlobal, ...connectionOptions } = isObject ? options : ({} as EntraPgRegistrationOptions);
     return this.build({ name, isGlobal }, [], [
       {
         provide: getEntraPgOptionsToken(name),
-        useFactory: () => validateOptions(isObject ? connectionOptions : options, name ?? DEFAULT_CONNECTION_NAME),
+        useFactory: () => resolveOptions(isObject ? connectionOptions : options, name ?? DEFAULT_CONNECTION_NAME),
       },
     ]);
   }
@@ -63,19 +64,18 @@ export class EntraPgModule {
         // The pool reads its TokenCredential from here only, so tests can overrideProvider() it.
         provide: credentialToken,
         inject: [optionsToken],
-        useFactory: async (options: EntraPgModuleOptions): Promise<EntraTokenCredential | null> => {
-          if (options.credential) return options.credential;
-          if (options.credentials || options.password !== undefined) return null;
-          return createDefaultCredential(name);
+        useFactory: async (options: ResolvedEntraPgOptions): Promise<EntraTokenCredential | null> => {
+          if (options.source) return null;
+          return options.credential ?? createDefaultCredential(name);
         },
       },
       {
         provide: connectionToken,
         inject: [optionsToken, credentialToken, ModulesContainer],
-        useFactory: async (options: EntraPgModuleOptions, credential: EntraTokenCredential | null, modules: ModulesContainer) => {
+        useFactory: async (options: ResolvedEntraPgOptions, credential: EntraTokenCredential | null, modules: ModulesContainer) => {
           assertUniqueConnectionName(modules, EntraPgModule, connectionToken, name);
           const connection = new EntraPgConnection(name, options, credential);
-          if (options.metrics !== false) connection.metrics = await startMetrics(connection);
+          if (options.metrics) connection.metrics = await startMetrics(connection);
           if (!options.lazyConnect) {
             try {
               await connection.connectOnBoot();
@@ -112,7 +112,7 @@ export class EntraPgModule {
         {
           provide,
           inject: options.inject ?? [],
-          useFactory: async (...args: unknown[]) => validateOptions(await factory(...args), name),
+          useFactory: async (...args: unknown[]) => resolveOptions(await factory(...args), name),
         },
       ];
     }
@@ -127,7 +127,7 @@ export class EntraPgModule {
       {
         provide,
         inject: [factoryClass],
-        useFactory: async (factory: EntraPgOptionsFactory) => validateOptions(await factory.createEntraPgOptions(name), name),
+        useFactory: async (factory: EntraPgOptionsFactory) => resolveOptions(await factory.createEntraPgOptions(name), name),
       },
     ];
     if (options.useClass) providers.push({ provide: options.useClass, useClass: options.useClass });

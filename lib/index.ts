@@ -8,13 +8,14 @@ export {
   EntraPgError,
   EntraPgLoginRefusedError,
   EntraPgShutdownError,
+  type EntraPgErrorCode,
 } from './entra-pg.errors.js';
 export { EntraPgPool } from './pool/entra-pg.pool.js';
 export { asPgDriver, type PgDriverShim } from './orm/as-pg-driver.js';
 export { connectionUrl, type ConnectionUrlOptions } from './orm/connection-url.js';
 export { EntraPgHealthIndicator } from './health/entra-pg.health.js';
 export type { EntraPgHealthCheckOptions, EntraPgHealthDetails, EntraPgHealthResult } from './health/entra-pg-health.interface.js';
-export type { EntraPgConnection, EntraPgConnectionStatus } from './pool/entra-pg.connection.js';
+export type { EntraPgConnection, EntraPgConnectionStatus } from './connection/entra-pg.connection.js';
 export type { EntraPgPassword } from './refresh/password-provider.js';
 export type {
   EntraPgConsumerEnd,
@@ -26,5 +27,9 @@ export type {
   EntraPgRefreshOptions,
   EntraPgRegistrationOptions,
 } from './interfaces/entra-pg-options.interface.js';
-export type { PgCredentials, PgCredentialsSource } from './interfaces/credentials-source.interface.js';
+export type { PgSecret, PgSecretSource } from './sources/pg-secret-source.interface.js';
+export { EntraTokenSource, type EntraTokenSourceOptions } from './sources/entra-token.source.js';
+export { StaticPasswordSource } from './sources/static-password.source.js';
+export { CallbackSource, type CallbackSourceOptions } from './sources/callback.source.js';
+export { SecretSourceError } from './sources/secret-source.error.js';
 export type { EntraAccessToken, EntraGetTokenOptions, EntraTokenCredential } from './interfaces/token-credential.interface.js';

@@ -3,6 +3,7 @@ import { ConfigModule, ConfigService } from '@nestjs/config';
 import { Test, type TestingModule } from '@nestjs/testing';
 import type pg from 'pg';
 import {
+  CallbackSource,
   ENTRA_CREDENTIAL,
   EntraPgConfigError,
   EntraPgError,
@@ -237,12 +238,14 @@ describe('EntraPgModule', () => {
 
   describe('bad configuration fails at bootstrap with what to fix', () => {
     const cases: Array<[string, () => EntraPgModuleOptions, RegExp]> = [
-      ['no host', () => ({ password: 'x', user: 'u' }), /No PostgreSQL host .* set the `host` option or PGHOST/],
-      ['two secret sources', () => ({ host: 'h', password: 'x', credentials: { getCredentials: async () => ({ password: 'p' }) } }), /only one of credential, credentials and password; got credentials and password/],
-      ['three secret sources', () => ({ host: 'h', password: 'x', credential: { getToken: async () => null }, credentials: { getCredentials: async () => ({ password: 'p' }) } }), /got credential and credentials and password/],
+      ['no host', () => ({ password: 'x', user: 'u' }), /no PostgreSQL host: set the `host` option or PGHOST/],
+      ['two secret sources', () => ({ host: 'h', password: 'x', source: new CallbackSource(async () => ({ password: 'p' })) }), /only one of credential, source, password; got source and password/],
+      ['three secret sources', () => ({ host: 'h', password: 'x', credential: { getToken: async () => null }, source: new CallbackSource(async () => ({ password: 'p' })) }), /got credential and source and password/],
+      ['0.1\'s credentials option', () => ({ host: 'h', credentials: { getCredentials: async () => ({ password: 'p' }) } }) as never, /`credentials` was replaced in 0\.2 by `source`.*CallbackSource/],
+      ['a source without a label', () => ({ host: 'h', source: { fetch: async () => ({ password: 'p' }) } as never }), /source must implement PgSecretSource/],
       ['pool.max of 0', () => ({ host: 'h', password: 'x', user: 'u', pool: { max: 0 } }), /pool\.max must be a positive integer/],
       ['negative pool.max', () => ({ host: 'h', password: 'x', user: 'u', pool: { max: -3 } }), /pool\.max must be a positive integer/],
-      ['pool.min above max', () => ({ host: 'h', password: 'x', user: 'u', pool: { max: 2, min: 5 } }), /pool\.min .* from 0 to pool\.max/],
+      ['pool.min above max', () => ({ host: 'h', password: 'x', user: 'u', pool: { max: 2, min: 5 } }), /pool\.min must be a non-negative integer of at most 2/],
       ['a credential without getToken', () => ({ host: 'h', credential: {} as never }), /credential must be a TokenCredential/],
       ['a static password without user', () => ({ host: 'h', password: 'hunter2-secret' }), /static password needs a user/],
       ['an empty scope', () => ({ host: 'h', scope: ' ', credential: { getToken: async () => null } }), /scope must be a non-empty string/],

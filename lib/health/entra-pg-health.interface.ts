@@ -8,6 +8,8 @@ export interface EntraPgHealthCheckOptions {
 
 /** What the indicator reports; `null` where a value has no meaning for the secret source. */
 export interface EntraPgHealthDetails {
+  /** The secret source's label ("Entra token", "RDS IAM token"); null when the connection is unknown. */
+  source: string | null;
   /** Seconds until the current token stops working for new logins. */
   tokenExpiresInSeconds: number | null;
   /** When the current secret was fetched (ISO 8601). */

@@ -5,13 +5,14 @@ import { getEntraPgConnectionToken } from '../common/entra-pg.utils.js';
 import { DEFAULT_CONNECTION_NAME } from '../entra-pg.constants.js';
 import { EntraPgConfigError, describeCause } from '../entra-pg.errors.js';
 import { MAX_TIMER_MS } from '../refresh/refresh-schedule.js';
-import type { EntraPgConnection, EntraPgConnectionStatus } from '../pool/entra-pg.connection.js';
+import type { EntraPgConnection, EntraPgConnectionStatus } from '../connection/entra-pg.connection.js';
 import type { EntraPgHealthCheckOptions, EntraPgHealthDetails, EntraPgHealthResult } from './entra-pg-health.interface.js';
 
 type TerminusApi = typeof import('@nestjs/terminus');
 
 /** The details of a check whose connection does not exist: nothing known. */
 const NO_CONNECTION: EntraPgHealthDetails = {
+  source: null,
   tokenExpiresInSeconds: null,
   tokenRefreshedAt: null,
   nextRefreshInSeconds: null,
@@ -200,6 +201,7 @@ function toDetails(status: EntraPgConnectionStatus): EntraPgHealthDetails {
   const now = Date.now();
   const secondsUntil = (at: number | undefined) => (at === undefined ? null : Math.max(0, Math.round((at - now) / 1000)));
   return {
+    source: status.label,
     tokenExpiresInSeconds: secondsUntil(status.expiresAt),
     tokenRefreshedAt: status.refreshedAt === undefined ? null : new Date(status.refreshedAt).toISOString(),
     nextRefreshInSeconds: secondsUntil(status.nextRefreshAt),

@@ -1,7 +1,7 @@
 import type { InjectionToken, ModuleMetadata, OptionalFactoryDependency, Type } from '@nestjs/common';
 import type { ConnectionOptions } from 'node:tls';
 import type pg from 'pg';
-import type { PgCredentialsSource } from './credentials-source.interface.js';
+import type { PgSecretSource } from '../sources/pg-secret-source.interface.js';
 import type { EntraTokenCredential } from './token-credential.interface.js';
 
 export interface EntraPgPoolOptions {
@@ -32,7 +32,10 @@ export interface EntraPgRefreshOptions {
   jitterRatio?: number;
   /** Least time between two refreshes forced by a rejected login. Default 1000. */
   forcedRefreshMinIntervalMs?: number;
-  /** How often a `credentials` source whose secrets carry no `expiresAt` is read again, to notice rotation. Default 300000. */
+  /**
+   * How often a source whose secrets carry no `expiresAt` is read again, to notice rotation (spread by
+   * `jitterRatio`, never later). Default 300000.
+   */
   intervalMs?: number;
   /**
    * How long one fetch of the secret may take; then it is aborted (`abortSignal`) and counted as a
@@ -100,13 +103,20 @@ export interface EntraPgModuleOptions {
   pg?: EntraPgPgOptions;
   /** What a consumer's `pool.end()` does while the app runs. Default `'ignore'`. */
   consumerEnd?: EntraPgConsumerEnd;
-  /** Any `@azure/identity` TokenCredential. Default: ManagedIdentityCredential in production, a developer chain otherwise. */
+  /**
+   * Any `@azure/identity` TokenCredential (Entra tokens). Default in production: WorkloadIdentityCredential when
+   * AZURE_FEDERATED_TOKEN_FILE is set (AKS workload identity), else ManagedIdentityCredential; a developer chain otherwise.
+   * Exclusive with `source` and `password`.
+   */
   credential?: EntraTokenCredential;
   /** Entra scope. Default `https://ossrdbms-aad.database.windows.net/.default`. */
   scope?: string;
-  /** A rotating non-Entra secret (vault). Exclusive with `credential` and `password`. */
-  credentials?: PgCredentialsSource;
-  /** A static password, for local development. Exclusive with `credential` and `credentials`. */
+  /**
+   * Any other secret source: `AwsRdsIamSource`, `AwsSecretsManagerSource`, `CallbackSource`, or your own
+   * PgSecretSource. Exclusive with `credential` and `password`.
+   */
+  source?: PgSecretSource;
+  /** A static password, for local development. Exclusive with `credential` and `source`. */
   password?: string;
   refresh?: EntraPgRefreshOptions;
   /** Skip getting the first secret and `SELECT 1` at bootstrap. Default false. */
@@ -117,7 +127,7 @@ export interface EntraPgModuleOptions {
   retryDelay?: number;
   /** On shutdown, how long checked-out clients have to be released before their connections are closed. Default 10000. */
   drainTimeoutMs?: number;
-  /** `application_name` reported to PostgreSQL. */
+  /** `application_name` reported to PostgreSQL. Falls back to PGAPPNAME. */
   applicationName?: string;
   /**
    * Report OpenTelemetry metrics (pool wait and create times, timeouts, token time to expiry,

@@ -1,5 +1,5 @@
 import { EntraPgConfigError } from '../entra-pg.errors.js';
-import type { EntraPgConnection } from '../pool/entra-pg.connection.js';
+import type { EntraPgConnection } from '../connection/entra-pg.connection.js';
 
 export interface ConnectionUrlOptions {
   /**

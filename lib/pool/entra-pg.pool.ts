@@ -1,7 +1,7 @@
 import type { Logger } from '@nestjs/common';
 import pg from 'pg';
 import { printAs } from '../common/print-as.js';
-import type { FetchedSecret } from '../credentials/secret-source.interface.js';
+import type { FetchedSecret } from '../refresh/fetched-secret.js';
 import { EntraPgCredentialError, EntraPgLoginRefusedError, EntraPgShutdownError, describeCause } from '../entra-pg.errors.js';
 import type { EntraPgConsumerEnd } from '../interfaces/entra-pg-options.interface.js';
 import type { CredentialRefresher } from '../refresh/credential-refresher.js';

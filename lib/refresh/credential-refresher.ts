@@ -1,14 +1,13 @@
 import type { Logger } from '@nestjs/common';
 import { printAs } from '../common/print-as.js';
 import { rememberSecret } from '../common/redact.js';
-import type { FetchedSecret, SecretSource } from '../credentials/secret-source.interface.js';
+import type { FetchedSecret, SecretReader } from './fetched-secret.js';
 import { EntraPgCredentialError, EntraPgShutdownError, describeCause } from '../entra-pg.errors.js';
 import { MAX_TIMER_MS, type RefreshSettings, expiryProblem, refreshDelay, retryDelay } from './refresh-schedule.js';
 
 /** What the health indicator reads; never holds the secret. */
 export interface CredentialSnapshot {
-  source: SecretSource['kind'];
-  /** What the secret is called in messages ("Entra token", "vault secret"). */
+  /** The source's label: what one secret is called in messages ("Entra token", "RDS IAM token"). */
   label: string;
   user: string | undefined;
   expiresAt: number | undefined;
@@ -59,7 +58,7 @@ export class CredentialRefresher {
   private readonly attemptListeners: Array<(durationMs: number, error: unknown) => void> = [];
 
   constructor(
-    private readonly source: SecretSource,
+    private readonly source: SecretReader,
     private readonly settings: RefreshSettings,
     private readonly connectionName: string,
     private readonly logger: Logger,
@@ -67,7 +66,7 @@ export class CredentialRefresher {
     private readonly random: () => number = Math.random,
   ) {}
 
-  /** What one secret is called in messages ("Entra token", "vault secret"). */
+  /** What one secret is called in messages ("Entra token", "RDS IAM token"). */
   get label(): string {
     return this.source.label;
   }
@@ -158,7 +157,6 @@ export class CredentialRefresher {
   snapshot(): CredentialSnapshot {
     const current = this.current;
     return {
-      source: this.source.kind,
       label: this.source.label,
       user: current?.user,
       expiresAt: current?.expiresAt,

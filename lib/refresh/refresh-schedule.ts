@@ -1,4 +1,4 @@
-import type { FetchedSecret } from '../credentials/secret-source.interface.js';
+import type { FetchedSecret } from './fetched-secret.js';
 
 export interface RefreshSettings {
   marginMs: number;
@@ -6,21 +6,11 @@ export interface RefreshSettings {
   retryMaxMs: number;
   jitterRatio: number;
   forcedRefreshMinIntervalMs: number;
-  /** How often to re-read a secret that carries no expiry (vault); undefined: never. */
+  /** How often to re-read a secret that carries no expiry (a vault's); undefined: never (a fixed password). */
   intervalMs: number | undefined;
   /** How long one fetch may take before it is abandoned (and aborted) and counted as a failure. */
   timeoutMs: number;
 }
-
-export const DEFAULT_REFRESH_SETTINGS: RefreshSettings = {
-  marginMs: 5 * 60_000,
-  retryBaseMs: 1_000,
-  retryMaxMs: 30_000,
-  jitterRatio: 0.1,
-  forcedRefreshMinIntervalMs: 1_000,
-  intervalMs: 5 * 60_000,
-  timeoutMs: 30_000,
-};
 
 /** Below this a refresh loop would spin on a token that is about to expire. */
 const MIN_DELAY_MS = 100;
@@ -46,7 +36,13 @@ export function refreshDelay(
   random: () => number,
 ): number | undefined {
   const { expiresAt, refreshAfter } = secret;
-  if (expiresAt === undefined) return settings.intervalMs;
+  if (expiresAt === undefined) {
+    // A rotating secret without expiry is polled; replicas are spread over the interval's last part
+    // so a fleet started together does not read the vault together (rate limits, cost per call).
+    if (refreshAfter !== undefined && refreshAfter > now) return Math.max(MIN_DELAY_MS, Math.round(refreshAfter - now));
+    if (settings.intervalMs === undefined) return undefined;
+    return Math.max(MIN_DELAY_MS, Math.round(settings.intervalMs * (1 - random() * Math.min(settings.jitterRatio, 0.5))));
+  }
   let delay: number;
   if (refreshAfter !== undefined && refreshAfter > now && refreshAfter < expiresAt) {
     // A caching credential (MSAL) returns the same token until refreshAfter: asking earlier gets

@@ -1,10 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import { redact, rememberSecret } from '../../lib/common/redact.js';
-import type { FetchedSecret, SecretSource } from '../../lib/credentials/secret-source.interface.js';
+import type { FetchedSecret, SecretReader } from '../../lib/refresh/fetched-secret.js';
 import { describeCause } from '../../lib/entra-pg.errors.js';
 import { CredentialRefresher } from '../../lib/refresh/credential-refresher.js';
-import { DEFAULT_REFRESH_SETTINGS } from '../../lib/refresh/refresh-schedule.js';
+import { DEFAULT_REFRESH_SETTINGS } from '../../lib/options/entra-pg.defaults.js';
 import { createTestToken } from '../../lib/testing/index.js';
 import { LogCapture } from '../support/log-capture.js';
 
@@ -46,8 +46,7 @@ describe('redaction', () => {
     const logs = LogCapture.install();
     const password = `rotated-${Math.random().toString(36).slice(2)}`;
     let calls = 0;
-    const source: SecretSource = {
-      kind: 'vault',
+    const source: SecretReader = {
       label: 'vault secret',
       description: 'echoing vault',
       fetch: async (): Promise<FetchedSecret> => {

@@ -2,11 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import pg from 'pg';
 import { inspect } from 'node:util';
-import { EntraSecretSource } from '../../lib/credentials/entra-secret-source.js';
-import { StaticSecretSource } from '../../lib/credentials/static-secret-source.js';
-import { VaultSecretSource } from '../../lib/credentials/vault-secret-source.js';
-import type { EntraPgModuleOptions } from '../../lib/index.js';
-import { bootPool, newRole } from '../support/harness.js';
+import { CallbackSource, type EntraPgModuleOptions, EntraTokenSource, StaticPasswordSource } from '../../lib/index.js';
+import { bootPool, newRole, vaultSource } from '../support/harness.js';
 import { LogCapture } from '../support/log-capture.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
 
@@ -57,7 +54,7 @@ describe('nothing reachable from PG_POOL, the connection, the refresher or a sou
     await admin.end();
     if (name === 'static') return { options: { user: role, password }, secrets: () => [password] };
     const client = new VaultClient(password, role);
-    return { options: { credentials: client }, secrets: () => [password, client.vaultToken] };
+    return { options: { source: vaultSource(client) }, secrets: () => [password, client.vaultToken] };
   }
 
   it.each(['static', 'vault', 'entra'])('with a %s secret, before and after shutdown', async (name) => {
@@ -82,11 +79,11 @@ describe('nothing reachable from PG_POOL, the connection, the refresher or a sou
     const credential = { clientSecret: 'client-secret-Ab12', getToken: async () => null };
     const client = new VaultClient('vault-pw-77', 'u');
     const sources = [
-      new StaticSecretSource('static-pw-99', 'u'),
-      new VaultSecretSource(client, undefined, 'default'),
-      new EntraSecretSource(credential, 'scope/.default', undefined, 'default', new Logger('x')),
+      new StaticPasswordSource('static-pw-99', 'u'),
+      new CallbackSource(() => client.getCredentials(), { label: 'vault secret' }),
+      new EntraTokenSource(credential, { scope: 'scope/.default', logger: new Logger('x') }),
     ];
     for (const source of sources) expectHidden(source, ['static-pw-99', 'vault-pw-77', client.vaultToken, credential.clientSecret]);
-    expect(inspect(sources[0])).toMatch(/StaticSecretSource/);
+    expect(inspect(sources[0])).toMatch(/StaticPasswordSource/);
   });
 });

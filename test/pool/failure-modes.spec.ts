@@ -10,7 +10,7 @@ import {
 } from '../../lib/index.js';
 import type { EntraPgPool } from '../../lib/pool/entra-pg.pool.js';
 import { LogCapture } from '../support/log-capture.js';
-import { bootPool, newRole, sleep } from '../support/harness.js';
+import { bootPool, newRole, sleep, vaultSource } from '../support/harness.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
 
 /** Resolves to 'pending' when the promise has not settled within `ms`. */
@@ -184,7 +184,7 @@ describe('failure modes: hangs, shutdown, refused logins', () => {
 
   it('during an outage, queued callers wait for the warm connections instead of opening sockets without a password', async () => {
     const { source } = await expiringVault('pw-queue');
-    const app = await bootPool(db, { credentials: source, pool: { max: 2 } });
+    const app = await bootPool(db, { source: vaultSource(source), pool: { max: 2 } });
     try {
       const c1 = await app.pool.connect();
       const c2 = await app.pool.connect();
@@ -207,7 +207,7 @@ describe('failure modes: hangs, shutdown, refused logins', () => {
 
   it('during an outage, with no warm connection left, queued callers fail fast instead of waiting', async () => {
     const { source } = await expiringVault('pw-none');
-    const app = await bootPool(db, { credentials: source, pool: { max: 1 } });
+    const app = await bootPool(db, { source: vaultSource(source), pool: { max: 1 } });
     try {
       const only = await app.pool.connect();
       await sleep(1_700);
@@ -223,7 +223,7 @@ describe('failure modes: hangs, shutdown, refused logins', () => {
 
   it('during an outage, callers of one tick that all saw one idle connection open no half-open login', async () => {
     const { source } = await expiringVault('pw-tick');
-    const app = await bootPool(db, { credentials: source, pool: { max: 5, idleTimeoutMillis: 60_000 } });
+    const app = await bootPool(db, { source: vaultSource(source), pool: { max: 5, idleTimeoutMillis: 60_000 } });
     try {
       await sleep(1_700);
       const before = await clientBackends();
@@ -265,7 +265,7 @@ describe('failure modes: hangs, shutdown, refused logins', () => {
         return new Promise<never>((_, reject) => options?.abortSignal?.addEventListener('abort', () => reject(new Error('aborted'))));
       },
     };
-    const app = await bootPool(db, { credentials: source, pool: { max: 2, connectionTimeoutMillis: 1_000 }, refresh: { timeoutMs: 8_000 } });
+    const app = await bootPool(db, { source: vaultSource(source), pool: { max: 2, connectionTimeoutMillis: 1_000 }, refresh: { timeoutMs: 8_000 } });
     try {
       const held = await app.pool.connect(); // the next query must log in
       await db.adminPool.query(`ALTER ROLE ${role} PASSWORD 'pw-2'`); // rotated behind our back

@@ -1,15 +1,15 @@
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import pg from 'pg';
-import type { EntraPgPool, PgCredentials, PgCredentialsSource } from '../../lib/index.js';
+import type { EntraPgPool, PgSecret } from '../../lib/index.js';
 import { LogCapture } from '../support/log-capture.js';
-import { bootPool, load, newRole, sleep } from '../support/harness.js';
+import { bootPool, load, newRole, sleep, vaultSource, type VaultLike } from '../support/harness.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
 
 /** A vault that rotates by creating a new role with a new password, like AWS's alternating-users scheme. */
-class RotatingVault implements PgCredentialsSource {
+class RotatingVault implements VaultLike {
   requests = 0;
-  current: PgCredentials = { user: 'vault_a', password: 'secret-a-1' };
-  async getCredentials(): Promise<PgCredentials> {
+  current: PgSecret = { user: 'vault_a', password: 'secret-a-1' };
+  async getCredentials(): Promise<PgSecret> {
     this.requests += 1;
     return { ...this.current };
   }
@@ -32,7 +32,7 @@ describe('rotation to a new identity', () => {
   it('moves to a new pool when the vault hands out another user, with no failed query', async () => {
     const vault = new RotatingVault();
     const app = await bootPool(db, {
-      credentials: vault,
+      source: vaultSource(vault),
       pool: { max: 4 },
       refresh: { forcedRefreshMinIntervalMs: 100, intervalMs: 300 },
     });
@@ -58,7 +58,7 @@ describe('rotation to a new identity', () => {
   it('rotate() replaces the pool: idle connections close at once, checked-out ones on release', async () => {
     const vault = new RotatingVault();
     await db.adminPool.query(`ALTER ROLE vault_a PASSWORD 'secret-a-1'`);
-    const app = await bootPool(db, { credentials: vault, pool: { max: 4 } });
+    const app = await bootPool(db, { source: vaultSource(vault), pool: { max: 4 } });
     try {
       const held = await app.pool.connect();
       await app.pool.query('SELECT 1'); // a second, idle connection
@@ -82,7 +82,7 @@ describe('rotation to a new identity', () => {
   it('never exceeds pool.max across generations while the old one drains, and the old one opens no login', async () => {
     await db.adminPool.query(`ALTER ROLE vault_a PASSWORD 'secret-a-1'`);
     const vault = new RotatingVault();
-    const app = await bootPool(db, { credentials: vault, pool: { max: 4 }, refresh: { intervalMs: 60_000 } });
+    const app = await bootPool(db, { source: vaultSource(vault), pool: { max: 4 }, refresh: { intervalMs: 60_000 } });
     const logins: string[] = [];
     app.pool.on('connect', (client: { user?: string }) => logins.push(client.user ?? '?'));
     let peak = 0;
@@ -126,7 +126,7 @@ describe('rotation to a new identity', () => {
     let calls = 0;
     let open!: () => void;
     const gate = new Promise<void>((resolve) => (open = resolve));
-    const source: PgCredentialsSource = {
+    const source: VaultLike = {
       async getCredentials() {
         calls += 1;
         if (calls === 1) return { user: a, password: 'pw-A', expiresAt: new Date(Date.now() + 1_500) };
@@ -135,7 +135,7 @@ describe('rotation to a new identity', () => {
       },
     };
     // Idle connections close quickly, so the queries below need new logins.
-    const app = await bootPool(db, { credentials: source, pool: { max: 5, idleTimeoutMillis: 200 }, refresh: { marginMs: 0, timeoutMs: 20_000 } });
+    const app = await bootPool(db, { source: vaultSource(source), pool: { max: 5, idleTimeoutMillis: 200 }, refresh: { marginMs: 0, timeoutMs: 20_000 } });
     const sent: Array<{ user: string; password: string }> = [];
     try {
       // The scheduled refresh is under way and the secret has expired.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { validateOptions } from '../../lib/common/validate-options.js';
+import { resolveOptions } from '../../lib/options/resolve-options.js';
 import { decideTls, isLocalHost, parseSslMode } from '../../lib/pool/tls-policy.js';
 
 const decide = (host: string, more: { ssl?: boolean | object; allow?: boolean; mode?: string } = {}) =>
@@ -66,8 +66,8 @@ describe('TLS policy', () => {
 
   it('takes the opt-out only as a boolean', () => {
     for (const value of ['true', 1, {}]) {
-      expect(() => validateOptions({ host: 'h', allowInsecureTransport: value }, 'default')).toThrow(/allowInsecureTransport must be true or false/);
+      expect(() => resolveOptions({ host: 'h', allowInsecureTransport: value }, 'default', {})).toThrow(/allowInsecureTransport must be true or false/);
     }
-    expect(validateOptions({ host: 'h', allowInsecureTransport: true }, 'default')).toMatchObject({ allowInsecureTransport: true });
+    expect(resolveOptions({ host: 'db.internal', ssl: false, allowInsecureTransport: true }, 'default', {}).insecureTransport).toMatch(/plaintext/);
   });
 });

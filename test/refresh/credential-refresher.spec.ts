@@ -1,14 +1,13 @@
 import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import { LogCapture } from '../support/log-capture.js';
-import type { FetchedSecret, SecretSource } from '../../lib/credentials/secret-source.interface.js';
+import type { FetchedSecret, SecretReader } from '../../lib/refresh/fetched-secret.js';
 import { EntraPgCredentialError, EntraPgShutdownError } from '../../lib/index.js';
 import { CredentialRefresher } from '../../lib/refresh/credential-refresher.js';
-import { DEFAULT_REFRESH_SETTINGS } from '../../lib/refresh/refresh-schedule.js';
+import { DEFAULT_REFRESH_SETTINGS } from '../../lib/options/entra-pg.defaults.js';
 
 /** A secret source whose answers the test releases by hand. */
-class ManualSource implements SecretSource {
-  readonly kind = 'entra';
+class ManualSource implements SecretReader {
   readonly label = 'Entra token';
   readonly description = 'manual source';
   calls = 0;
@@ -33,8 +32,7 @@ class ManualSource implements SecretSource {
 }
 
 /** Never answers; records the abort signals it was given. */
-class HangingSource implements SecretSource {
-  readonly kind = 'entra';
+class HangingSource implements SecretReader {
   readonly label = 'Entra token';
   readonly description = 'hanging source';
   calls = 0;
@@ -47,8 +45,7 @@ class HangingSource implements SecretSource {
 }
 
 /** Fails after `ms` on the test clock. */
-class SlowFailingSource implements SecretSource {
-  readonly kind = 'entra';
+class SlowFailingSource implements SecretReader {
   readonly label = 'Entra token';
   readonly description = 'slow failing source';
   calls = 0;
@@ -63,8 +60,7 @@ class SlowFailingSource implements SecretSource {
  * Like MSAL: hands back the token it holds until its refreshAfter (or, with `never`, until it has
  * expired), then mints a new one.
  */
-class CachingSource implements SecretSource {
-  readonly kind = 'entra';
+class CachingSource implements SecretReader {
   readonly label = 'Entra token';
   readonly description = 'caching source';
   calls = 0;

@@ -1,4 +1,5 @@
-import { DEFAULT_REFRESH_SETTINGS, refreshDelay, retryDelay } from '../../lib/refresh/refresh-schedule.js';
+import { DEFAULT_REFRESH_SETTINGS } from '../../lib/options/entra-pg.defaults.js';
+import { refreshDelay, retryDelay } from '../../lib/refresh/refresh-schedule.js';
 
 const now = 1_000_000_000_000;
 const min = 60_000;

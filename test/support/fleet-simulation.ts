@@ -1,9 +1,10 @@
 import { jest } from '@jest/globals';
 import type { Logger } from '@nestjs/common';
-import type { FetchedSecret, SecretSource } from '../../lib/credentials/secret-source.interface.js';
+import type { FetchedSecret, SecretReader } from '../../lib/refresh/fetched-secret.js';
 import { CredentialRefresher } from '../../lib/refresh/credential-refresher.js';
 import { seededRandom } from './seeded-random.js';
-import { DEFAULT_REFRESH_SETTINGS, type RefreshSettings, refreshDelay, retryDelay } from '../../lib/refresh/refresh-schedule.js';
+import { DEFAULT_REFRESH_SETTINGS } from '../../lib/options/entra-pg.defaults.js';
+import { type RefreshSettings, refreshDelay, retryDelay } from '../../lib/refresh/refresh-schedule.js';
 
 /**
  * A deployment of replicas asking a managed identity for tokens, as a discrete-event simulation.
@@ -87,8 +88,7 @@ class IdentityEndpoint {
 }
 
 /** ManagedIdentityCredential over MSAL: an in-process cache that goes to the endpoint within 5 min of expiry. */
-class MsalLikeCredential implements SecretSource {
-  readonly kind = 'entra';
+class MsalLikeCredential implements SecretReader {
   readonly label = 'Entra token';
   readonly description = 'simulated managed identity';
   calls = 0;

@@ -9,7 +9,8 @@ import {
   PG_POOL,
   getEntraPgConnectionToken,
 } from '../../lib/index.js';
-import type { EntraPgConnection } from '../../lib/pool/entra-pg.connection.js';
+import type { EntraPgConnection } from '../../lib/connection/entra-pg.connection.js';
+import { CallbackSource, type PgSecret } from '../../lib/index.js';
 import { type LocalEntraLogin, LocalTokenAuthority } from '../../lib/testing/index.js';
 import { LogCapture } from './log-capture.js';
 import type { TestPostgres } from './postgres.js';
@@ -72,6 +73,14 @@ export async function bootPool(db: TestPostgres, options: EntraPgModuleOptions, 
     health: module.get(EntraPgHealthIndicator),
     close: () => module.close(),
   };
+}
+
+/** A vault client as apps have them, behind the module's CallbackSource (the migration of 0.1's `credentials`). */
+export interface VaultLike {
+  getCredentials(options?: { abortSignal?: AbortSignal }): Promise<PgSecret>;
+}
+export function vaultSource(vault: VaultLike): CallbackSource {
+  return new CallbackSource((signal) => vault.getCredentials({ abortSignal: signal }), { label: 'vault secret', description: 'test vault' });
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

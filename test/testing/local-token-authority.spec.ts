@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { decodeJwtPayload } from '../../lib/credentials/token-claims.js';
+import { decodeJwtPayload } from '../../lib/sources/entra-token-claims.js';
 import { LocalTokenAuthority, ManagedIdentityEmulator } from '../../lib/testing/index.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
 

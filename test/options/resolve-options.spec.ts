@@ -1,7 +1,9 @@
 import { EntraPgConfigError } from '../../lib/index.js';
-import { resolvePoolConfig } from '../../lib/pool/pool-config.js';
+import { resolveOptions } from '../../lib/options/resolve-options.js';
 
-describe('resolvePoolConfig', () => {
+const resolvePoolConfig = (options: object, name: string, env: NodeJS.ProcessEnv) => resolveOptions(options, name, env).pool;
+
+describe('resolveOptions: where to connect', () => {
   it('verifies TLS (certificate and host name) by default for Azure hosts', () => {
     const config = resolvePoolConfig({ host: 'orders.postgres.database.azure.com' }, 'default', {});
     // pg's `ssl: true` means a verified connection: Node's CA store and host name check.
@@ -13,7 +15,7 @@ describe('resolvePoolConfig', () => {
     expect(resolvePoolConfig({ host: 'db.internal' }, 'default', { PGSSLMODE: 'require' }).ssl).toBe(true);
     expect(resolvePoolConfig({ host: 'x.postgres.database.azure.com', ssl: { ca: 'pem' } }, 'default', {}).ssl).toEqual({ ca: 'pem' });
     expect(() => resolvePoolConfig({ host: 'db.internal' }, 'reports', { PGSSLMODE: 'disable' })).toThrow(
-      /connection "reports".*Refusing to send/,
+      /EntraPgModule "reports": Refusing to send/,
     );
   });
 
@@ -28,7 +30,7 @@ describe('resolvePoolConfig', () => {
 
   it('rejects what cannot work, saying what to set', () => {
     expect(() => resolvePoolConfig({}, 'reports', {})).toThrow(EntraPgConfigError);
-    expect(() => resolvePoolConfig({}, 'reports', {})).toThrow(/connection "reports": set the `host` option or PGHOST/);
-    expect(() => resolvePoolConfig({}, 'default', { PGHOST: 'h', PGPORT: 'abc' })).toThrow(/Invalid port "abc"/);
+    expect(() => resolvePoolConfig({}, 'reports', {})).toThrow(/EntraPgModule "reports": no PostgreSQL host: set the `host` option or PGHOST/);
+    expect(() => resolvePoolConfig({}, 'default', { PGHOST: 'h', PGPORT: 'abc' })).toThrow(/PGPORT must be a positive integer of at most 65535/);
   });
 });

@@ -1,4 +1,4 @@
-import { decodeJwtPayload, userFromToken } from '../../lib/credentials/token-claims.js';
+import { decodeJwtPayload, userFromToken } from '../../lib/sources/entra-token-claims.js';
 import { createTestToken } from '../../lib/testing/index.js';
 
 const token = (claims: Record<string, unknown>) => createTestToken(claims, new Date(Date.now() + 60_000));

@@ -1,19 +1,16 @@
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { printAs } from '../common/print-as.js';
-import { EntraSecretSource } from '../credentials/entra-secret-source.js';
-import type { SecretSource } from '../credentials/secret-source.interface.js';
-import { StaticSecretSource } from '../credentials/static-secret-source.js';
-import { VaultSecretSource } from '../credentials/vault-secret-source.js';
-import { AZURE_POSTGRES_SCOPE } from '../entra-pg.constants.js';
 import { EntraPgConfigError, EntraPgError, describeCause } from '../entra-pg.errors.js';
-import type { EntraPgModuleOptions } from '../interfaces/entra-pg-options.interface.js';
 import type { EntraTokenCredential } from '../interfaces/token-credential.interface.js';
 import type { MetricsHandle } from '../metrics/start-metrics.js';
+import type { ResolvedEntraPgOptions } from '../options/resolved-options.interface.js';
+import { EntraPgPool } from '../pool/entra-pg.pool.js';
+import type { ResolvedPoolConfig } from '../pool/pool-config.js';
 import { CredentialRefresher, type CredentialSnapshot } from '../refresh/credential-refresher.js';
 import { type EntraPgPassword, createPasswordProvider } from '../refresh/password-provider.js';
-import { DEFAULT_REFRESH_SETTINGS } from '../refresh/refresh-schedule.js';
-import { EntraPgPool } from './entra-pg.pool.js';
-import { type ResolvedPoolConfig, resolvePoolConfig } from './pool-config.js';
+import { readSecrets } from '../refresh/read-secrets.js';
+import { EntraTokenSource } from '../sources/entra-token.source.js';
+import type { PgSecretSource } from '../sources/pg-secret-source.interface.js';
 
 /** Everything the health indicator reports about one connection; no secret in it. */
 export interface EntraPgConnectionStatus extends CredentialSnapshot {
@@ -32,42 +29,38 @@ export class EntraPgConnection implements OnApplicationShutdown {
   readonly refresher: CredentialRefresher;
   readonly config: ResolvedPoolConfig;
   readonly password: EntraPgPassword;
+  /** Where the secrets come from; its label names them in logs, errors and health. */
+  readonly source: PgSecretSource;
   /** OpenTelemetry metrics, when a MeterProvider is registered (lib/metrics); stopped at shutdown. */
   metrics: MetricsHandle | undefined;
   private readonly logger: Logger;
 
   constructor(
     readonly name: string,
-    private readonly options: EntraPgModuleOptions,
+    private readonly options: ResolvedEntraPgOptions,
     credential: EntraTokenCredential | null,
   ) {
     this.logger = new Logger(`EntraPg:${name}`);
-    this.config = resolvePoolConfig(options, name);
-    const source = this.createSource(credential);
-    const settings = { ...DEFAULT_REFRESH_SETTINGS, ...definedOnly(options.refresh ?? {}) };
-    // A static password is never read again; only a vault's secret is polled for rotation.
-    if (source.kind === 'static') settings.intervalMs = undefined;
-    this.refresher = new CredentialRefresher(
-      source,
-      settings,
-      name,
-      this.logger,
-    );
+    this.config = options.pool;
+    // Once per connection: the options are resolved once, at bootstrap.
+    if (options.insecureTransport) this.logger.warn(`Insecure transport: ${options.insecureTransport}`);
+    this.source = options.source ?? this.entraSource(credential);
+    this.refresher = new CredentialRefresher(readSecrets(this.source, this.config.user, name), options.refresh, name, this.logger);
     this.pool = new EntraPgPool({
       config: this.config,
       refresher: this.refresher,
       connectionName: name,
       logger: this.logger,
-      drainTimeoutMs: options.drainTimeoutMs ?? 10_000,
-      consumerEnd: options.consumerEnd ?? 'ignore',
+      drainTimeoutMs: options.drainTimeoutMs,
+      consumerEnd: options.consumerEnd,
     });
     this.password = createPasswordProvider(this.refresher);
   }
 
   /** Gets the first secret and runs `SELECT 1`, retrying, so bad credentials fail the boot. */
   async connectOnBoot(): Promise<void> {
-    const attempts = (this.options.retryAttempts ?? 3) + 1;
-    const delay = this.options.retryDelay ?? 1000;
+    const attempts = this.options.bootAttempts;
+    const delay = this.options.retryDelay;
     const target = `${this.config.host}:${this.config.port}/${this.config.database}`;
     for (let attempt = 1; ; attempt += 1) {
       try {
@@ -109,31 +102,16 @@ export class EntraPgConnection implements OnApplicationShutdown {
     return this.pool.shutdown();
   }
 
-  private createSource(credential: EntraTokenCredential | null): SecretSource {
-    const { options, name, config } = this;
-    if (options.credentials) return new VaultSecretSource(options.credentials, config.user, name);
-    if (options.password !== undefined) {
-      if (!config.user) {
-        throw new EntraPgConfigError(
-          `EntraPgModule "${name}": a static password needs a user; set the \`user\` option or PGUSER.`,
-          name,
-        );
-      }
-      return new StaticSecretSource(options.password, config.user);
-    }
+  private entraSource(credential: EntraTokenCredential | null): PgSecretSource {
     if (!credential || typeof credential.getToken !== 'function') {
       throw new EntraPgConfigError(
-        `EntraPgModule "${name}": no TokenCredential is available; pass \`credential\`, \`credentials\` or \`password\`, ` +
+        `EntraPgModule "${this.name}": no TokenCredential is available; pass \`credential\`, \`source\` or \`password\`, ` +
           'or provide ENTRA_CREDENTIAL.',
-        name,
+        this.name,
       );
     }
-    return new EntraSecretSource(credential, options.scope ?? AZURE_POSTGRES_SCOPE, config.user, name, this.logger);
+    return new EntraTokenSource(credential, { scope: this.options.scope, user: this.config.user, logger: this.logger });
   }
-}
-
-function definedOnly<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 // The options hold the password or credential, the config may hold a TLS key: print the target only.

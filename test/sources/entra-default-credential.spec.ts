@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { ChainedTokenCredential, ManagedIdentityCredential } from '@azure/identity';
 import { nodeEnvKind } from '../../lib/common/node-env.js';
-import { createDefaultCredential } from '../../lib/credentials/default-credential.js';
+import { createDefaultCredential } from '../../lib/sources/entra-default-credential.js';
 import { EntraPgConfigError } from '../../lib/index.js';
 
 // Building a credential does no I/O; nothing here asks any endpoint for a token.

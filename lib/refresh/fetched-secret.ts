@@ -1,4 +1,4 @@
-/** One secret as the pool uses it: the password of the next logins, and who it belongs to. */
+/** One secret as the refresher and the pool use it: checked, with times as epoch milliseconds. */
 export interface FetchedSecret {
   user: string | undefined;
   password: string;
@@ -8,10 +8,12 @@ export interface FetchedSecret {
   refreshAfter: number | undefined;
 }
 
-/** Where secrets come from: an Entra credential, a vault, or a fixed password. */
-export interface SecretSource {
-  readonly kind: 'entra' | 'vault' | 'static';
-  /** What one secret is called in logs and messages: "Entra token", "vault secret", "static password". */
+/**
+ * What the refresher reads secrets from: a PgSecretSource behind `readSecrets()`, which checks
+ * each answer; tests drive the refresher with their own on an injected clock.
+ */
+export interface SecretReader {
+  /** What one secret is called in logs and messages: "Entra token", "RDS IAM token". */
   readonly label: string;
   /** Names the source in errors and logs (never the secret). */
   readonly description: string;

@@ -1,0 +1,35 @@
+import { AZURE_POSTGRES_SCOPE } from '../entra-pg.constants.js';
+import type { EntraPgConsumerEnd } from '../interfaces/entra-pg-options.interface.js';
+import type { RefreshSettings } from '../refresh/refresh-schedule.js';
+
+/** Every default of the module's options, in one place; the README's configuration table lists the same. */
+export const ENTRA_PG_DEFAULTS = {
+  port: 5432,
+  database: 'postgres',
+  scope: AZURE_POSTGRES_SCOPE,
+  pool: {
+    max: 10,
+    min: 0,
+    idleTimeoutMillis: 10_000,
+    // 0 waits forever, as pg does.
+    connectionTimeoutMillis: 0,
+    maxLifetimeSeconds: 0,
+  },
+  consumerEnd: 'ignore' as EntraPgConsumerEnd,
+  lazyConnect: false,
+  retryAttempts: 3,
+  retryDelay: 1_000,
+  drainTimeoutMs: 10_000,
+  allowInsecureTransport: false,
+  metrics: true,
+} as const;
+
+export const DEFAULT_REFRESH_SETTINGS: Readonly<RefreshSettings> = {
+  marginMs: 5 * 60_000,
+  retryBaseMs: 1_000,
+  retryMaxMs: 30_000,
+  jitterRatio: 0.1,
+  forcedRefreshMinIntervalMs: 1_000,
+  intervalMs: 5 * 60_000,
+  timeoutMs: 30_000,
+};

@@ -1,0 +1,170 @@
+import { EntraPgConfigError } from '../entra-pg.errors.js';
+import type { EntraPgModuleOptions, EntraPgReservedPgOption } from '../interfaces/entra-pg-options.interface.js';
+import { decideTls } from '../pool/tls-policy.js';
+import { MAX_TIMER_MS, type RefreshSettings } from '../refresh/refresh-schedule.js';
+import { StaticPasswordSource } from '../sources/static-password.source.js';
+import { DEFAULT_REFRESH_SETTINGS, ENTRA_PG_DEFAULTS } from './entra-pg.defaults.js';
+import type { ResolvedEntraPgOptions } from './resolved-options.interface.js';
+
+const RESERVED_PG_OPTIONS: readonly EntraPgReservedPgOption[] = [
+  'host',
+  'port',
+  'database',
+  'user',
+  'password',
+  'ssl',
+  'connectionString',
+  'max',
+  'min',
+  'idleTimeoutMillis',
+  'connectionTimeoutMillis',
+  'maxLifetimeSeconds',
+  'application_name',
+  'Client',
+  'Promise',
+  'stream',
+];
+
+const SECRET_OPTIONS = ['credential', 'source', 'password'] as const;
+
+interface NumberRule {
+  integer?: boolean;
+  positive?: boolean;
+  max?: number;
+}
+
+/**
+ * Checks the options, applies the libpq environment (PGHOST, PGPORT, PGDATABASE, PGUSER,
+ * PGSSLMODE, PGAPPNAME) and the defaults, once, at bootstrap, before anything is fetched or opened.
+ * Every message names the connection and the option, and says what to change; no secret is echoed.
+ */
+export function resolveOptions(options: unknown, connectionName: string, env: NodeJS.ProcessEnv = process.env): ResolvedEntraPgOptions {
+  const fail = (message: string) => new EntraPgConfigError(`EntraPgModule "${connectionName}": ${message}`, connectionName);
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw fail('the options must be an object (did the factory return nothing?).');
+  }
+  const o = options as Record<string, unknown>;
+  const object = (key: string): Record<string, unknown> => {
+    const value = o[key];
+    if (value === undefined) return {};
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw fail(`${key} must be an object.`);
+    return value as Record<string, unknown>;
+  };
+  const text = (value: unknown, name: string): string | undefined => {
+    if (value === undefined) return undefined;
+    if (typeof value !== 'string' || value.trim() === '') throw fail(`${name} must be a non-empty string.`);
+    return value;
+  };
+  const flag = (key: keyof typeof ENTRA_PG_DEFAULTS & keyof EntraPgModuleOptions): boolean => {
+    const value = o[key] ?? ENTRA_PG_DEFAULTS[key];
+    if (typeof value !== 'boolean') throw fail(`${key} must be true or false.`);
+    return value;
+  };
+  // Every duration ends up in a setTimeout, which fires after 1 ms for anything above 2^31-1 ms.
+  const number = (value: unknown, name: string, fallback: number, { integer = false, positive = false, max = MAX_TIMER_MS }: NumberRule = {}): number => {
+    if (value === undefined) return fallback;
+    const ok =
+      typeof value === 'number' &&
+      Number.isFinite(value) &&
+      (!integer || Number.isInteger(value)) &&
+      (positive ? value > 0 : value >= 0) &&
+      value <= max;
+    if (!ok) throw fail(`${name} must be ${positive ? 'a positive' : 'a non-negative'} ${integer ? 'integer' : 'number'} of at most ${max}.`);
+    return value as number;
+  };
+
+  if (o.credentials !== undefined) {
+    throw fail(
+      '`credentials` was replaced in 0.2 by `source`: pass `source: new CallbackSource((signal) => vault.getCredentials({ abortSignal: signal }), { label: \'vault secret\' })`, ' +
+        'or any object implementing PgSecretSource.',
+    );
+  }
+  const given = SECRET_OPTIONS.filter((key) => o[key] !== undefined);
+  if (given.length > 1) throw fail(`give only one of ${SECRET_OPTIONS.join(', ')}; got ${given.join(' and ')}.`);
+  if (o.credential !== undefined && typeof (o.credential as { getToken?: unknown } | null)?.getToken !== 'function') {
+    throw fail('credential must be a TokenCredential (an object with getToken(), such as ManagedIdentityCredential).');
+  }
+  const source = o.source as { fetch?: unknown; label?: unknown } | null | undefined;
+  if (source !== undefined && (typeof source?.fetch !== 'function' || typeof source.label !== 'string' || source.label === '')) {
+    throw fail('source must implement PgSecretSource: a non-empty `label` and `fetch(signal): Promise<{ password, user?, expiresAt?, refreshAfter? }>`.');
+  }
+  const password = o.password;
+  if (password !== undefined && (typeof password !== 'string' || password === '')) throw fail('password must be a non-empty string.');
+
+  const host = text(o.host ?? env.PGHOST, o.host === undefined ? 'PGHOST' : 'host');
+  if (host === undefined) throw fail('no PostgreSQL host: set the `host` option or PGHOST.');
+  const port = o.port === undefined && env.PGPORT ? Number(env.PGPORT) : o.port;
+  const user = text(o.user ?? env.PGUSER, o.user === undefined ? 'PGUSER' : 'user');
+  const database = text(o.database ?? env.PGDATABASE, o.database === undefined ? 'PGDATABASE' : 'database') ?? ENTRA_PG_DEFAULTS.database;
+  const applicationName = text(o.applicationName ?? env.PGAPPNAME, o.applicationName === undefined ? 'PGAPPNAME' : 'applicationName');
+  const scope = text(o.scope, 'scope') ?? ENTRA_PG_DEFAULTS.scope;
+  if (password !== undefined && user === undefined) throw fail('a static password needs a user: set the `user` option or PGUSER.');
+
+  if (o.ssl !== undefined && typeof o.ssl !== 'boolean' && (o.ssl === null || typeof o.ssl !== 'object' || Array.isArray(o.ssl))) {
+    throw fail('ssl must be true, false or a tls.ConnectionOptions object.');
+  }
+  const allowInsecureTransport = flag('allowInsecureTransport');
+  const tls = decideTls({ host, ssl: o.ssl as EntraPgModuleOptions['ssl'], allowInsecureTransport, sslMode: env.PGSSLMODE });
+  if (!tls.ok) throw fail(tls.error);
+
+  const pg = object('pg');
+  const reserved = RESERVED_PG_OPTIONS.filter((key) => pg[key] !== undefined);
+  if (reserved.length > 0) {
+    throw fail(
+      `pg.${reserved.join(', pg.')} cannot be passed through: the module sets ${reserved.length > 1 ? 'them' : 'it'} itself; use the top-level options (host, port, database, user, ssl, pool.*, applicationName) and the secret sources instead.`,
+    );
+  }
+  const consumerEnd = o.consumerEnd ?? ENTRA_PG_DEFAULTS.consumerEnd;
+  if (consumerEnd !== 'ignore' && consumerEnd !== 'shutdown') throw fail(`consumerEnd must be 'ignore' or 'shutdown'.`);
+
+  const pool = object('pool');
+  const poolDefaults = ENTRA_PG_DEFAULTS.pool;
+  const max = number(pool.max, 'pool.max', poolDefaults.max, { integer: true, positive: true });
+  const min = number(pool.min, 'pool.min', poolDefaults.min, { integer: true, max });
+  const refresh = object('refresh');
+  const refreshNumber = (key: keyof RefreshSettings, rule: NumberRule = {}) =>
+    number(refresh[key], `refresh.${key}`, DEFAULT_REFRESH_SETTINGS[key] as number, rule);
+  const settings: RefreshSettings = {
+    marginMs: refreshNumber('marginMs'),
+    retryBaseMs: refreshNumber('retryBaseMs', { positive: true }),
+    retryMaxMs: refreshNumber('retryMaxMs', { positive: true }),
+    jitterRatio: refreshNumber('jitterRatio', { max: 1 }),
+    forcedRefreshMinIntervalMs: refreshNumber('forcedRefreshMinIntervalMs'),
+    intervalMs: refreshNumber('intervalMs', { positive: true }),
+    timeoutMs: refreshNumber('timeoutMs', { positive: true }),
+  };
+  const resolvedSource = password !== undefined ? new StaticPasswordSource(password, user) : (o.source as ResolvedEntraPgOptions['source']);
+  // A secret that never changes is read once; only a rotating one is polled.
+  if (resolvedSource?.neverRotates === true) settings.intervalMs = undefined;
+
+  return {
+    connectionName,
+    pool: {
+      host,
+      port: number(port, o.port === undefined ? 'PGPORT' : 'port', ENTRA_PG_DEFAULTS.port, { integer: true, positive: true, max: 65535 }),
+      database,
+      user,
+      ssl: tls.ssl,
+      max,
+      min,
+      idleTimeoutMillis: number(pool.idleTimeoutMillis, 'pool.idleTimeoutMillis', poolDefaults.idleTimeoutMillis),
+      connectionTimeoutMillis: number(pool.connectionTimeoutMillis, 'pool.connectionTimeoutMillis', poolDefaults.connectionTimeoutMillis),
+      maxLifetimeSeconds: number(pool.maxLifetimeSeconds, 'pool.maxLifetimeSeconds', poolDefaults.maxLifetimeSeconds, {
+        max: Math.floor(MAX_TIMER_MS / 1000),
+      }),
+      applicationName,
+      pg: pg as ResolvedEntraPgOptions['pool']['pg'],
+    },
+    refresh: settings,
+    source: resolvedSource,
+    credential: o.credential as ResolvedEntraPgOptions['credential'],
+    scope,
+    lazyConnect: flag('lazyConnect'),
+    bootAttempts: number(o.retryAttempts, 'retryAttempts', ENTRA_PG_DEFAULTS.retryAttempts, { integer: true, max: 1000 }) + 1,
+    retryDelay: number(o.retryDelay, 'retryDelay', ENTRA_PG_DEFAULTS.retryDelay),
+    drainTimeoutMs: number(o.drainTimeoutMs, 'drainTimeoutMs', ENTRA_PG_DEFAULTS.drainTimeoutMs),
+    consumerEnd,
+    metrics: flag('metrics'),
+    insecureTransport: tls.insecure,
+  };
+}
