@@ -133,7 +133,14 @@ export function resolveOptions(options: unknown, connectionName: string, env: No
     intervalMs: refreshNumber('intervalMs', { positive: true }),
     timeoutMs: refreshNumber('timeoutMs', { positive: true }),
   };
-  const resolvedSource = password !== undefined ? new StaticPasswordSource(password, user) : (o.source as ResolvedEntraPgOptions['source']);
+  const resolvedSource: ResolvedEntraPgOptions['source'] =
+    password !== undefined ? new StaticPasswordSource(password, user) : (o.source as ResolvedEntraPgOptions['source']);
+  if (resolvedSource?.requiresTls === true && tls.ssl === false) {
+    throw fail(
+      `${resolvedSource.label}s are accepted only over TLS, and ssl is off for ${host}${o.ssl === false ? ' (ssl: false)' : env.PGSSLMODE ? ` (PGSSLMODE=${env.PGSSLMODE})` : ''}. ` +
+        'Remove that setting, or pass ssl: { ca } with the server\'s certificate authority.',
+    );
+  }
   // A secret that never changes is read once; only a rotating one is polled.
   if (resolvedSource?.neverRotates === true) settings.intervalMs = undefined;
 

@@ -27,6 +27,11 @@ export interface PgSecretSource {
   /** True for a secret that never changes (a fixed password): it is read once and never polled. */
   readonly neverRotates?: boolean;
   /**
+   * True when the server accepts this secret only over TLS (AWS RDS IAM tokens): a connection whose
+   * `ssl` is off fails at bootstrap with a message, instead of at every login.
+   */
+  readonly requiresTls?: boolean;
+  /**
    * Gets the current secret. `signal` aborts when the pool stops waiting (`refresh.timeoutMs` or
    * shutdown): abandon the request. A rejection counts as a failed refresh and backs off.
    */
