@@ -38,6 +38,7 @@ describe('EntraPgHealthIndicator', () => {
       const result = await t.indicator.isHealthy();
       expect(result.database).toEqual({
         status: 'up',
+        source: 'Entra token',
         tokenExpiresInSeconds: expect.any(Number),
         tokenRefreshedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
         nextRefreshInSeconds: expect.any(Number),

@@ -152,7 +152,7 @@ describe('failure modes: hangs, shutdown, refused logins', () => {
       for (let round = 0; round < 3; round += 1) {
         const answers = await Promise.all(Array.from({ length: 20 }, () => app.pool.query('SELECT 1').catch((e: unknown) => e)));
         expect(answers.every((a) => a instanceof EntraPgLoginRefusedError)).toBe(true);
-        expect((answers[0] as EntraPgLoginRefusedError).code).toBe('28P01');
+        expect(answers[0]).toMatchObject({ code: 'ENTRA_PG_LOGIN_REFUSED', sqlState: '28P01' });
         expect((answers[0] as Error).message).toMatch(/refused the login of "default" as "no_such_role" even with a freshly fetched Entra token/);
         await sleep(300);
       }
