@@ -1,4 +1,5 @@
-import { EntraPgConfigError } from '../../lib/index.js';
+import { CallbackSource, EntraPgConfigError, StaticPasswordSource } from '../../lib/index.js';
+import { DEFAULT_REFRESH_SETTINGS, ENTRA_PG_DEFAULTS } from '../../lib/options/entra-pg.defaults.js';
 import { resolveOptions } from '../../lib/options/resolve-options.js';
 
 const resolvePoolConfig = (options: object, name: string, env: NodeJS.ProcessEnv) => resolveOptions(options, name, env).pool;
@@ -32,5 +33,65 @@ describe('resolveOptions: where to connect', () => {
     expect(() => resolvePoolConfig({}, 'reports', {})).toThrow(EntraPgConfigError);
     expect(() => resolvePoolConfig({}, 'reports', {})).toThrow(/EntraPgModule "reports": no PostgreSQL host: set the `host` option or PGHOST/);
     expect(() => resolvePoolConfig({}, 'default', { PGHOST: 'h', PGPORT: 'abc' })).toThrow(/PGPORT must be a positive integer of at most 65535/);
+  });
+});
+
+describe('resolveOptions: defaults, sources and one wording per check', () => {
+  const resolve = (options: object, env: NodeJS.ProcessEnv = {}) => resolveOptions({ host: 'localhost', ...options }, 'orders', env);
+
+  it('fills every default from the one defaults file', () => {
+    const resolved = resolve({});
+    expect(resolved.pool).toMatchObject({ port: ENTRA_PG_DEFAULTS.port, database: ENTRA_PG_DEFAULTS.database, ...ENTRA_PG_DEFAULTS.pool });
+    expect(resolved.refresh).toEqual(DEFAULT_REFRESH_SETTINGS);
+    expect(resolved).toMatchObject({
+      scope: ENTRA_PG_DEFAULTS.scope,
+      consumerEnd: ENTRA_PG_DEFAULTS.consumerEnd,
+      lazyConnect: false,
+      metrics: true,
+      bootAttempts: ENTRA_PG_DEFAULTS.retryAttempts + 1,
+      retryDelay: ENTRA_PG_DEFAULTS.retryDelay,
+      drainTimeoutMs: ENTRA_PG_DEFAULTS.drainTimeoutMs,
+      source: undefined,
+    });
+    expect(resolve({}, { PGAPPNAME: 'orders-api' }).pool.applicationName).toBe('orders-api');
+  });
+
+  it('builds the static source from `password`, read once and never polled', async () => {
+    const resolved = resolve({ user: 'dev', password: 'local-only' });
+    expect(resolved.source).toBeInstanceOf(StaticPasswordSource);
+    expect(resolved.refresh.intervalMs).toBeUndefined();
+    await expect(resolved.source!.fetch(new AbortController().signal)).resolves.toEqual({ user: 'dev', password: 'local-only' });
+    expect(resolve({ source: new CallbackSource(async () => ({ password: 'p' })) }).refresh.intervalMs).toBe(DEFAULT_REFRESH_SETTINGS.intervalMs);
+  });
+
+  it("refuses 0.1's `credentials` with the recipe that replaces it", () => {
+    expect(() => resolve({ credentials: { getCredentials: async () => ({ password: 'p' }) } })).toThrow(
+      /EntraPgModule "orders": `credentials` was replaced in 0\.2 by `source`: pass `source: new CallbackSource\(/,
+    );
+  });
+
+  it('refuses a source that needs TLS on a connection without it, and lets it through with TLS', () => {
+    const rdsLike = { label: 'RDS IAM token', requiresTls: true, fetch: async () => ({ password: 'p' }) };
+    expect(() => resolveOptions({ host: 'localhost', source: rdsLike }, 'orders', {})).toThrow(
+      /EntraPgModule "orders": RDS IAM tokens are accepted only over TLS, and ssl is off for localhost/,
+    );
+    expect(() => resolveOptions({ host: 'db.internal', source: rdsLike, ssl: false, allowInsecureTransport: true }, 'orders', {})).toThrow(/\(ssl: false\)/);
+    expect(resolveOptions({ host: 'localhost', source: rdsLike, ssl: { ca: 'pem' } }, 'orders', {}).pool.ssl).toEqual({ ca: 'pem' });
+  });
+
+  it('words each kind of check once: option name, what it must be, the connection', () => {
+    const message = (options: object) => {
+      try {
+        resolve(options);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return 'accepted';
+    };
+    expect(message({ pool: { max: 0 } })).toBe('EntraPgModule "orders": pool.max must be a positive integer of at most 2147483647.');
+    expect(message({ refresh: { timeoutMs: -1 } })).toBe('EntraPgModule "orders": refresh.timeoutMs must be a positive number of at most 2147483647.');
+    expect(message({ drainTimeoutMs: 2 ** 31 })).toBe('EntraPgModule "orders": drainTimeoutMs must be a non-negative number of at most 2147483647.');
+    expect(message({ database: '' })).toBe('EntraPgModule "orders": database must be a non-empty string.');
+    expect(message({ lazyConnect: 'yes' })).toBe('EntraPgModule "orders": lazyConnect must be true or false.');
   });
 });

@@ -15,7 +15,7 @@ describe('README TypeScript snippets', () => {
   /** The one file of the user's own that a snippet refers to: their secret store client. */
   const userCode = {
     'secrets.ts': `export const secrets = {
-  async get(name: string): Promise<{ username: string; password: string; rotatesAt?: Date }> {
+  async get(name: string, _options?: { signal?: AbortSignal }): Promise<{ username: string; password: string; rotatesAt?: Date }> {
     return { username: name, password: 'from the vault' };
   },
 };

@@ -33,6 +33,20 @@ describe('refreshDelay', () => {
     expect(refreshDelay({ expiresAt: undefined, refreshAfter: undefined }, now, s, noJitter)).toBe(5 * min);
     expect(refreshDelay({ expiresAt: undefined, refreshAfter: undefined }, now, { ...s, intervalMs: undefined }, noJitter)).toBeUndefined();
   });
+
+  it('spreads the polls of a secret without expiry over the last part of the interval, never later', () => {
+    const polls = [0, 0.5, 0.999999].map((r) => refreshDelay({ expiresAt: undefined, refreshAfter: undefined }, now, s, () => r)!);
+    expect(polls[0]).toBe(5 * min);
+    expect(polls[1]).toBe(5 * min - 15_000);
+    expect(polls[2]).toBeGreaterThan(4.5 * min - 1);
+    // A wide jitterRatio still polls at least at half the interval.
+    expect(refreshDelay({ expiresAt: undefined, refreshAfter: undefined }, now, { ...s, jitterRatio: 1 }, () => 0.999999)).toBeGreaterThan(2.5 * min - 1);
+  });
+
+  it("asks again at a secret's refreshAfter when it has no expiry, and at the interval once that has passed", () => {
+    expect(refreshDelay({ expiresAt: undefined, refreshAfter: now + 42_000 }, now, s, () => 0.5)).toBe(42_000);
+    expect(refreshDelay({ expiresAt: undefined, refreshAfter: now - 1 }, now, s, noJitter)).toBe(5 * min);
+  });
 });
 
 describe('retryDelay', () => {
