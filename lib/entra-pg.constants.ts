@@ -10,6 +10,13 @@ export const PG_PASSWORD = 'PG_PASSWORD';
 /** Injection token of the default connection's TokenCredential (`getEntraCredentialToken()`). */
 export const ENTRA_CREDENTIAL = 'ENTRA_CREDENTIAL';
 
+/**
+ * Injection token of the default connection's secret source (`getPgSecretSourceToken()`): the
+ * `source` option, or the Entra source built on ENTRA_CREDENTIAL. Override it in tests to replace
+ * AWS or vault secrets with a local one.
+ */
+export const PG_SECRET_SOURCE = 'PG_SECRET_SOURCE';
+
 /** Entra scope of Azure Database for PostgreSQL. */
 export const AZURE_POSTGRES_SCOPE = 'https://ossrdbms-aad.database.windows.net/.default';
 

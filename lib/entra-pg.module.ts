@@ -1,4 +1,4 @@
-import { type DynamicModule, Module, type Provider } from '@nestjs/common';
+import { type DynamicModule, Logger, Module, type Provider } from '@nestjs/common';
 import { ModulesContainer } from '@nestjs/core';
 import { randomUUID } from 'node:crypto';
 import { assertUniqueConnectionName } from './common/connection-name.registry.js';
@@ -8,6 +8,7 @@ import {
   getEntraPgOptionsToken,
   getPgPasswordToken,
   getPgPoolToken,
+  getPgSecretSourceToken,
 } from './common/entra-pg.utils.js';
 import { DEFAULT_CONNECTION_NAME } from './entra-pg.constants.js';
 import { EntraPgConfigError } from './entra-pg.errors.js';
@@ -24,6 +25,8 @@ import { EntraPgHealthIndicator } from './health/entra-pg.health.js';
 import { resolveOptions } from './options/resolve-options.js';
 import type { ResolvedEntraPgOptions } from './options/resolved-options.interface.js';
 import { createDefaultCredential } from './sources/entra-default-credential.js';
+import { EntraTokenSource } from './sources/entra-token.source.js';
+import type { PgSecretSource } from './sources/pg-secret-source.interface.js';
 
 /**
  * A PostgreSQL pool whose password is an Entra ID token (or a vault-rotated secret), refreshed
@@ -58,6 +61,7 @@ export class EntraPgModule {
     const connectionToken = getEntraPgConnectionToken(name);
     const poolToken = getPgPoolToken(name);
     const passwordToken = getPgPasswordToken(name);
+    const sourceToken = getPgSecretSourceToken(name);
     const providers: Provider[] = [
       ...optionsProviders,
       {
@@ -70,11 +74,26 @@ export class EntraPgModule {
         },
       },
       {
+        // Where secrets come from, injectable so tests can overrideProvider() it (AWS, vault) as ENTRA_CREDENTIAL (Entra).
+        provide: sourceToken,
+        inject: [optionsToken, credentialToken],
+        useFactory: (options: ResolvedEntraPgOptions, credential: EntraTokenCredential | null): PgSecretSource => {
+          if (options.source) return options.source;
+          if (!credential || typeof credential.getToken !== 'function') {
+            throw new EntraPgConfigError(
+              `EntraPgModule "${name}": no TokenCredential is available; pass \`credential\`, \`source\` or \`password\`, or provide ENTRA_CREDENTIAL.`,
+              name,
+            );
+          }
+          return new EntraTokenSource(credential, { scope: options.scope, user: options.pool.user, logger: new Logger(`EntraPg:${name}`) });
+        },
+      },
+      {
         provide: connectionToken,
-        inject: [optionsToken, credentialToken, ModulesContainer],
-        useFactory: async (options: ResolvedEntraPgOptions, credential: EntraTokenCredential | null, modules: ModulesContainer) => {
+        inject: [optionsToken, sourceToken, ModulesContainer],
+        useFactory: async (options: ResolvedEntraPgOptions, source: PgSecretSource, modules: ModulesContainer) => {
           assertUniqueConnectionName(modules, EntraPgModule, connectionToken, name);
-          const connection = new EntraPgConnection(name, options, credential);
+          const connection = new EntraPgConnection(name, options, source);
           if (options.metrics) connection.metrics = await startMetrics(connection);
           if (!options.lazyConnect) {
             try {
@@ -99,7 +118,7 @@ export class EntraPgModule {
       global: registration.isGlobal ?? true,
       imports,
       providers: [...providers, ...health],
-      exports: [poolToken, passwordToken, credentialToken, connectionToken, ...health],
+      exports: [poolToken, passwordToken, credentialToken, sourceToken, connectionToken, ...health],
     };
   }
 

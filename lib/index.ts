@@ -1,7 +1,13 @@
 export { EntraPgModule } from './entra-pg.module.js';
-export { AZURE_POSTGRES_SCOPE, DEFAULT_CONNECTION_NAME, ENTRA_CREDENTIAL, PG_PASSWORD, PG_POOL } from './entra-pg.constants.js';
+export { AZURE_POSTGRES_SCOPE, DEFAULT_CONNECTION_NAME, ENTRA_CREDENTIAL, PG_PASSWORD, PG_POOL, PG_SECRET_SOURCE } from './entra-pg.constants.js';
 export { InjectPgPassword, InjectPgPool } from './common/entra-pg.decorators.js';
-export { getEntraCredentialToken, getEntraPgConnectionToken, getPgPasswordToken, getPgPoolToken } from './common/entra-pg.utils.js';
+export {
+  getEntraCredentialToken,
+  getEntraPgConnectionToken,
+  getPgPasswordToken,
+  getPgPoolToken,
+  getPgSecretSourceToken,
+} from './common/entra-pg.utils.js';
 export {
   EntraPgConfigError,
   EntraPgCredentialError,

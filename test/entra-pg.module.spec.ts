@@ -4,6 +4,8 @@ import { Test, type TestingModule } from '@nestjs/testing';
 import type pg from 'pg';
 import {
   CallbackSource,
+  PG_SECRET_SOURCE,
+  StaticPasswordSource,
   ENTRA_CREDENTIAL,
   EntraPgConfigError,
   EntraPgError,
@@ -168,6 +170,23 @@ describe('EntraPgModule', () => {
       .useValue(authority)
       .compile();
     await expectLoginAs(module, authority);
+  });
+
+  it('reads the secret source from PG_SECRET_SOURCE, so tests replace an AWS or vault source with overrideProvider', async () => {
+    await db.createRole('overridden_source');
+    await db.adminPool.query("ALTER ROLE overridden_source PASSWORD 'local-pw'");
+    const production = new CallbackSource(() => Promise.reject(new Error('the configured source must not be used')), { label: 'vault secret' });
+    const module = await compile([EntraPgModule.forRoot({ host: db.host, port: db.port, source: production, retryAttempts: 0 })])
+      .overrideProvider(PG_SECRET_SOURCE)
+      .useValue(new StaticPasswordSource('local-pw', 'overridden_source'))
+      .compile();
+    try {
+      const pool = module.get<pg.Pool>(PG_POOL);
+      expect((await pool.query('SELECT current_user AS u')).rows[0].u).toBe('overridden_source');
+      expect(module.get(getEntraPgConnectionToken()).status()).toMatchObject({ label: 'static password' });
+    } finally {
+      await module.close();
+    }
   });
 
   it('uses no managed-identity probe by default outside production (developer chain only)', async () => {

@@ -5,6 +5,7 @@ import {
   ENTRA_PG_MODULE_OPTIONS,
   PG_PASSWORD,
   PG_POOL,
+  PG_SECRET_SOURCE,
 } from '../entra-pg.constants.js';
 
 function scoped(base: string, name: string | undefined): string {
@@ -24,6 +25,11 @@ export function getPgPasswordToken(name?: string): string {
 /** Token of a connection's TokenCredential; override it in tests to replace the identity. */
 export function getEntraCredentialToken(name?: string): string {
   return scoped(ENTRA_CREDENTIAL, name);
+}
+
+/** Token of a connection's secret source (`PgSecretSource`); override it in tests to replace where secrets come from. */
+export function getPgSecretSourceToken(name?: string): string {
+  return scoped(PG_SECRET_SOURCE, name);
 }
 
 /** Token of a connection's resolved module options. */

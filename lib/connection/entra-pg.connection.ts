@@ -1,7 +1,6 @@
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { printAs } from '../common/print-as.js';
-import { EntraPgConfigError, EntraPgError, describeCause } from '../entra-pg.errors.js';
-import type { EntraTokenCredential } from '../interfaces/token-credential.interface.js';
+import { EntraPgError, describeCause } from '../entra-pg.errors.js';
 import type { MetricsHandle } from '../metrics/start-metrics.js';
 import type { ResolvedEntraPgOptions } from '../options/resolved-options.interface.js';
 import { EntraPgPool } from '../pool/entra-pg.pool.js';
@@ -9,7 +8,6 @@ import type { ResolvedPoolConfig } from '../pool/pool-config.js';
 import { CredentialRefresher, type CredentialSnapshot } from '../refresh/credential-refresher.js';
 import { type EntraPgPassword, createPasswordProvider } from '../refresh/password-provider.js';
 import { readSecrets } from '../refresh/read-secrets.js';
-import { EntraTokenSource } from '../sources/entra-token.source.js';
 import type { PgSecretSource } from '../sources/pg-secret-source.interface.js';
 
 /** Everything the health indicator reports about one connection; no secret in it. */
@@ -29,8 +27,6 @@ export class EntraPgConnection implements OnApplicationShutdown {
   readonly refresher: CredentialRefresher;
   readonly config: ResolvedPoolConfig;
   readonly password: EntraPgPassword;
-  /** Where the secrets come from; its label names them in logs, errors and health. */
-  readonly source: PgSecretSource;
   /** OpenTelemetry metrics, when a MeterProvider is registered (lib/metrics); stopped at shutdown. */
   metrics: MetricsHandle | undefined;
   private readonly logger: Logger;
@@ -38,13 +34,13 @@ export class EntraPgConnection implements OnApplicationShutdown {
   constructor(
     readonly name: string,
     private readonly options: ResolvedEntraPgOptions,
-    credential: EntraTokenCredential | null,
+    /** The `source` option, or the Entra source on ENTRA_CREDENTIAL (PG_SECRET_SOURCE). */
+    readonly source: PgSecretSource,
   ) {
     this.logger = new Logger(`EntraPg:${name}`);
     this.config = options.pool;
     // Once per connection: the options are resolved once, at bootstrap.
     if (options.insecureTransport) this.logger.warn(`Insecure transport: ${options.insecureTransport}`);
-    this.source = options.source ?? this.entraSource(credential);
     this.refresher = new CredentialRefresher(readSecrets(this.source, this.config.user, name), options.refresh, name, this.logger);
     this.pool = new EntraPgPool({
       config: this.config,
@@ -100,17 +96,6 @@ export class EntraPgConnection implements OnApplicationShutdown {
   onApplicationShutdown(): Promise<void> {
     this.metrics?.stop();
     return this.pool.shutdown();
-  }
-
-  private entraSource(credential: EntraTokenCredential | null): PgSecretSource {
-    if (!credential || typeof credential.getToken !== 'function') {
-      throw new EntraPgConfigError(
-        `EntraPgModule "${this.name}": no TokenCredential is available; pass \`credential\`, \`source\` or \`password\`, ` +
-          'or provide ENTRA_CREDENTIAL.',
-        this.name,
-      );
-    }
-    return new EntraTokenSource(credential, { scope: this.options.scope, user: this.config.user, logger: this.logger });
   }
 }
 

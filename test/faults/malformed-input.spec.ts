@@ -1,6 +1,6 @@
 import { Test } from '@nestjs/testing';
 import { resolveOptions } from '../../lib/options/resolve-options.js';
-import { EntraPgConfigError, EntraPgCredentialError, EntraPgLoginRefusedError, EntraPgModule } from '../../lib/index.js';
+import { EntraPgConfigError, EntraPgCredentialError, EntraPgLoginRefusedError, EntraPgModule, EntraTokenSource } from '../../lib/index.js';
 import { EntraPgConnection } from '../../lib/connection/entra-pg.connection.js';
 import { createTestToken } from '../../lib/testing/index.js';
 import { LogCapture } from '../support/log-capture.js';
@@ -46,8 +46,8 @@ function malformedOptions(random: () => number): unknown {
 /** What the bootstrap does with options before any I/O: validation, then building the connection. */
 function bootstrapSync(options: unknown): EntraPgConnection {
   const valid = resolveOptions(options, 'default');
-  const credential = valid.source ? null : (valid.credential ?? { getToken: async () => null });
-  return new EntraPgConnection('default', valid, credential);
+  const source = valid.source ?? new EntraTokenSource(valid.credential ?? { getToken: async () => null }, { scope: valid.scope, user: valid.pool.user });
+  return new EntraPgConnection('default', valid, source);
 }
 
 describe('malformed input never crashes, hangs or leaks a secret', () => {
@@ -132,7 +132,7 @@ describe('malformed input never crashes, hangs or leaks a secret', () => {
       const token = answer && typeof answer.token === 'string' ? answer.token : undefined;
       if (token) seen.push(token);
       const credential = { getToken: async () => answer as never };
-      const connection = new EntraPgConnection('default', resolveOptions({ host: db.host, port: db.port, retryAttempts: 0 }, 'default'), credential);
+      const connection = new EntraPgConnection('default', resolveOptions({ host: db.host, port: db.port, retryAttempts: 0 }, 'default'), new EntraTokenSource(credential));
       let timer: NodeJS.Timeout | undefined;
       const outcome = await Promise.race([
         connection.pool.query('SELECT 1').then(() => 'connected', (e: unknown) => e),
