@@ -1,13 +1,14 @@
-import type { Logger } from '@nestjs/common';
 import pg from 'pg';
 import { printAs } from '../common/print-as.js';
 import type { FetchedSecret } from '../credentials/secret-source.interface.js';
-import { EntraPgCredentialError, EntraPgLoginRefusedError, EntraPgShutdownError, describeCause } from '../entra-pg.errors.js';
-import type { EntraPgConsumerEnd } from '../interfaces/entra-pg-options.interface.js';
-import type { CredentialRefresher } from '../refresh/credential-refresher.js';
+import { EntraPgCredentialError, EntraPgLoginRefusedError, type EntraPgShutdownError, describeCause } from '../entra-pg.errors.js';
+import type { EntraPgPoolDependencies } from './entra-pg-pool-dependencies.interface.js';
 import { isConnectionGone, isLoginRejected } from './login-errors.js';
-import { type ResolvedPoolConfig, toPgPoolConfig } from './pool-config.js';
+import { toPgPoolConfig } from './pool-config.js';
+import { type Generation, RetiredGenerationError } from './pool-generation.js';
 import type { EntraPgPoolProbe } from './pool-probe.interface.js';
+import { shutdownError } from './shutdown-error.js';
+import { destroySocket, trackedClientClass } from './tracked-client.js';
 import { type AcquireCallback, WaiterList } from './waiter-list.js';
 
 /** Share of a connection's lifetime taken off at random, so connections do not all recycle together. */
@@ -18,34 +19,7 @@ const SOCKET_CLOSE_GRACE_MS = 5_000;
 type QueryCallback = (err: Error | undefined, result?: pg.QueryResult) => void;
 type ConnectCallback = (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void;
 
-/** One pg.Pool and the identity it logs in as; retired generations drain and never log in again. */
-interface Generation {
-  pool: pg.Pool;
-  user: string | undefined;
-  retired: boolean;
-  /** Its connections from the moment their socket opens (logging in included) until it closes. */
-  sockets: Set<pg.Client>;
-  /** Retired and its pg.Pool has ended; it is forgotten once its last socket has closed too. */
-  ended: boolean;
-}
-
-/** Raised inside a retired generation's login, so the caller is sent to the active generation instead. */
-class RetiredGenerationError extends Error {
-  constructor() {
-    super('this pool generation has retired');
-  }
-}
-
-export interface EntraPgPoolDependencies {
-  config: ResolvedPoolConfig;
-  refresher: CredentialRefresher;
-  connectionName: string;
-  logger: Logger;
-  /** How long shutdown waits for checked-out clients. */
-  drainTimeoutMs: number;
-  /** What a consumer's `end()` does while the app runs. */
-  consumerEnd: EntraPgConsumerEnd;
-}
+export type { EntraPgPoolDependencies } from './entra-pg-pool-dependencies.interface.js';
 
 /**
  * The object injected as PG_POOL: one pg.Pool for the app's whole life. Behind it, one pg.Pool
@@ -462,58 +436,9 @@ export class EntraPgPool extends pg.Pool {
     const generation: Generation = { pool: undefined as unknown as pg.Pool, user, retired: false, sockets, ended: false };
     const onClosed = () => this.socketClosed(generation);
     const refresher = this.deps.refresher;
-    const probe = () => this.probe;
     const config: pg.PoolConfig = {
       ...toPgPoolConfig(this.deps.config, user, () => this.password(generation)),
-      Client: class TrackedClient extends pg.Client {
-        constructor(clientConfig?: string | pg.ClientConfig) {
-          super(clientConfig);
-          const self = this as unknown as { password?: unknown };
-          const password = self.password;
-          if (typeof password === 'function') {
-            // pg leaves the socket half-open when the password function fails, and the server
-            // keeps the backend in authentication for a minute; close it instead.
-            self.password = (...args: unknown[]) =>
-              Promise.resolve()
-                .then(() => password(...args))
-                .catch((error: unknown) => {
-                  destroySocket(this as pg.Client);
-                  throw error;
-                });
-          }
-        }
-
-        override connect(): Promise<pg.Client>;
-        override connect(callback: (err: Error) => void): void;
-        override connect(callback?: (err: Error) => void): Promise<pg.Client> | void {
-          if (!callback) return new Promise((resolve, reject) => this.connect((error) => (error ? reject(error) : resolve(this))));
-          const creating = probe();
-          if (creating !== undefined) callback = creating.creating(callback);
-          const open = () => {
-            if (generation.retired) return callback(new RetiredGenerationError());
-            // pg-pool's connection timeout destroyed the socket while the secret was awaited.
-            if ((this as unknown as { connection: { stream: { destroyed?: boolean } } }).connection.stream.destroyed) {
-              return callback(new Error('timeout exceeded when trying to connect'));
-            }
-            // Tracked from the moment a socket opens, so shutdown also waits for logins under way.
-            sockets.add(this);
-            this.once('end', () => {
-              sockets.delete(this);
-              onClosed();
-            });
-            try {
-              super.connect(callback);
-            } catch (error) {
-              callback(error as Error);
-            }
-          };
-          // No socket opens without a usable secret: however pg-pool came to open this connection
-          // (a queued caller served after a removal, several callers in one tick), it waits for
-          // the one shared fetch, or fails at once while the source is failing.
-          if (refresher.peek()) open();
-          else refresher.get().then(open, (error: Error) => callback(error));
-        }
-      },
+      Client: trackedClientClass(generation, refresher, this, onClosed),
     };
     generation.pool = new pg.Pool(config);
     this.limitSize(generation);
@@ -700,15 +625,8 @@ export class EntraPgPool extends pg.Pool {
   }
 
   private shutdownError(): EntraPgShutdownError {
-    return new EntraPgShutdownError(
-      `PostgreSQL pool "${this.deps.connectionName}" is shutting down; it takes no new work.`,
-      this.deps.connectionName,
-    );
+    return shutdownError(this.deps.connectionName);
   }
-}
-
-function destroySocket(client: pg.Client): void {
-  (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
 }
 
 /** Hands an error to a Submittable the way pg would, so its reader sees it instead of waiting forever. */
