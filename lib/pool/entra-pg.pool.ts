@@ -6,14 +6,14 @@ import { PoolCheckout } from './pool-checkout.js';
 import { toPgPoolConfig } from './pool-config.js';
 import { PoolGenerations } from './pool-generations.js';
 import type { EntraPgPoolProbe } from './pool-probe.interface.js';
+import { type QueryCallback, runQuery } from './pool-query.js';
 import { PoolShutdown } from './pool-shutdown.js';
 import { shutdownError } from './shutdown-error.js';
+import { submitQuery } from './submittable.js';
 import { WaiterList } from './waiter-list.js';
-import { isConnectionGone } from './login-errors.js';
 
 export type { EntraPgPoolDependencies } from './entra-pg-pool-dependencies.interface.js';
 
-type QueryCallback = (err: Error | undefined, result?: pg.QueryResult) => void;
 type ConnectCallback = (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void;
 
 /**
@@ -112,7 +112,7 @@ export class EntraPgPool extends pg.Pool {
       return Promise.reject(new TypeError('Passing a function as the first parameter to pool.query is not supported'));
     }
     if (typeof (text as { submit?: unknown } | null)?.submit === 'function') {
-      return this.submit(text as pg.Submittable);
+      return submitQuery(this.checkouts, text as pg.Submittable);
     }
     if (typeof values === 'function') {
       callback = values;
@@ -121,10 +121,10 @@ export class EntraPgPool extends pg.Pool {
     const sql = text as string | pg.QueryConfig;
     const params = values as unknown[] | undefined;
     if (typeof callback === 'function') {
-      this.run(sql, params, callback as QueryCallback);
+      runQuery(this.checkouts, sql, params, callback as QueryCallback);
       return undefined;
     }
-    return new Promise((resolve, reject) => this.run(sql, params, (error, result) => (error ? reject(error) : resolve(result))));
+    return new Promise((resolve, reject) => runQuery(this.checkouts, sql, params, (error, result) => (error ? reject(error) : resolve(result))));
   }
 
   /**
@@ -175,111 +175,6 @@ export class EntraPgPool extends pg.Pool {
     // A new user has already started a generation in adopt(); otherwise start one here.
     if (this.generations.active === before) this.generations.start(secret.user, 'rotate() was called');
   }
-
-  private run(text: string | pg.QueryConfig, values: unknown[] | undefined, callback: QueryCallback): void {
-    this.checkouts.acquire((acquireError, client) => {
-      if (!client) {
-        callback(acquireError);
-        return;
-      }
-      let released = false;
-      const release = (error: Error | undefined) => {
-        if (released) return false;
-        released = true;
-        client.removeListener('error', onError);
-        client.release(error);
-        return true;
-      };
-      // A connection that dies mid-query emits 'error'; without this listener the process would crash.
-      const onError = (error: Error) => {
-        if (release(error)) callback(error);
-      };
-      client.once('error', onError);
-      try {
-        // pg takes a config object and undefined values here too (a config keeps its own values);
-        // @types/pg types only the text-and-array form of this overload.
-        client.query(text as string, values as unknown[], (error: Error | null, result: pg.QueryResult) => {
-          // A server-side SQL error leaves the connection usable; keep it warm, unless the server
-          // ended the session (FATAL/PANIC). pg-pool itself drops connections no longer queryable.
-          const broken = error && (!(error instanceof pg.DatabaseError) || isConnectionGone(error));
-          if (!release(broken ? error : undefined)) return;
-          if (error) callback(error);
-          else callback(undefined, result);
-        });
-      } catch (error) {
-        // pg throws synchronously for a null query and other malformed input.
-        if (release(error as Error)) callback(error as Error);
-      }
-    });
-  }
-
-  /**
-   * Runs a Submittable (pg-query-stream, pg-cursor) on a client of its own, released when it ends,
-   * fails or closes. It is returned at once; a failure to get a client reaches it as an error.
-   */
-  private submit<T extends pg.Submittable>(submittable: T): T {
-    const events = submittable as unknown as NodeJS.EventEmitter & { destroyed?: boolean };
-    if (typeof events.once !== 'function' || typeof events.removeListener !== 'function') {
-      // Without end/error events nothing tells when to give the client back.
-      throw new TypeError(
-        'pool.query takes Submittables that emit end and error (pg-query-stream, pg-cursor, pg.Query); for others, ' +
-          'check out a client with pool.connect() and release it yourself',
-      );
-    }
-    // A stream may be destroyed while it waits for a client (a request aborted): then the client,
-    // when it comes, goes straight back and nothing is submitted.
-    let closedEarly = events.destroyed === true;
-    const onCloseWhileWaiting = () => (closedEarly = true);
-    events.once('close', onCloseWhileWaiting);
-    this.checkouts.acquire((error, client) => {
-      events.removeListener('close', onCloseWhileWaiting);
-      if (!client) {
-        if (!closedEarly) failSubmittable(submittable, error ?? new Error('pg-pool returned no client'));
-        return;
-      }
-      if (closedEarly || events.destroyed === true) {
-        client.release();
-        return;
-      }
-      let released = false;
-      const release = (releaseError?: Error) => {
-        if (released) return;
-        released = true;
-        client.removeListener('error', onClientError);
-        events.removeListener('end', onEnd);
-        events.removeListener('error', onSubmittableError);
-        events.removeListener('close', onClose);
-        client.release(releaseError);
-      };
-      const onEnd = () => release();
-      const onSubmittableError = (submittableError: Error) => release(submittableError);
-      // Closed before its end (a stream destroyed early): the cursor may still be open, so the
-      // connection is not reused.
-      const onClose = () => release(new Error('closed before it ended'));
-      const onClientError = (clientError: Error) => {
-        release(clientError);
-        failSubmittable(submittable, clientError);
-      };
-      client.once('error', onClientError);
-      events.once('end', onEnd);
-      events.once('error', onSubmittableError);
-      events.once('close', onClose);
-      try {
-        client.query(submittable);
-      } catch (queryError) {
-        release(queryError as Error);
-        failSubmittable(submittable, queryError as Error);
-      }
-    });
-    return submittable;
-  }
-}
-
-/** Hands an error to a Submittable the way pg would, so its reader sees it instead of waiting forever. */
-function failSubmittable(submittable: pg.Submittable, error: Error): void {
-  const target = submittable as unknown as { handleError?: (error: Error) => void; destroy?: (error: Error) => void };
-  if (typeof target.destroy === 'function') target.destroy(error);
-  else if (typeof target.handleError === 'function') target.handleError(error);
 }
 
 // Below the pool are the refresher and its secret: printing or serializing PG_POOL shows counters only.
