@@ -217,7 +217,7 @@ describe('EntraPgPool against a real PostgreSQL', () => {
       expect(after.some((r) => pids.has(r.rows[0].p))).toBe(false);
       // Sixteen logins, one token: a new connection never asks the identity service.
       expect(authority.requests).toBe(1);
-      const lifetimes = Array.from({ length: 20 }, () => (app.pool as unknown as { active: { pool: pg.Pool } }).active.pool.options.maxLifetimeSeconds);
+      const lifetimes = Array.from({ length: 20 }, () => (app.pool as unknown as { generations: { active: { pool: pg.Pool } } }).generations.active.pool.options.maxLifetimeSeconds);
       expect(new Set(lifetimes).size).toBeGreaterThan(1);
       expect(Math.min(...lifetimes)).toBeGreaterThanOrEqual(0.8);
       expect(Math.max(...lifetimes)).toBeLessThanOrEqual(1);

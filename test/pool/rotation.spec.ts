@@ -145,7 +145,7 @@ describe('rotation to a new identity', () => {
         await sleep(20);
       }
       // Watch the passwords the old generation's logins are given.
-      const oldGeneration = (app.pool as unknown as { active: { pool: { Client: typeof pg.Client } } }).active.pool;
+      const oldGeneration = (app.pool as unknown as { generations: { active: { pool: { Client: typeof pg.Client } } } }).generations.active.pool;
       const Tracked = oldGeneration.Client;
       oldGeneration.Client = class extends Tracked {
         constructor(config?: pg.ClientConfig) {
@@ -191,7 +191,7 @@ describe('rotation to a new identity', () => {
     const app = await bootPool(db, { credential: authority, port: (relay.address() as AddressInfo).port, pool: { max: 2 }, drainTimeoutMs: 0 });
     try {
       await Promise.all([app.pool.query('SELECT pg_sleep(0.05)'), app.pool.query('SELECT pg_sleep(0.05)')]);
-      const old = (app.pool as unknown as { active: { sockets: Set<{ connection: { stream: { destroyed: boolean } } }> } }).active;
+      const old = (app.pool as unknown as { generations: { active: { sockets: Set<{ connection: { stream: { destroyed: boolean } } }> } } }).generations.active;
       frozen = true;
       await (app.pool as EntraPgPool).rotate();
       await sleep(20);

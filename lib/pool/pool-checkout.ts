@@ -1,0 +1,161 @@
+import type pg from 'pg';
+import { EntraPgCredentialError, EntraPgLoginRefusedError, describeCause } from '../entra-pg.errors.js';
+import type { EntraPgPoolDependencies } from './entra-pg-pool-dependencies.interface.js';
+import { isLoginRejected } from './login-errors.js';
+import { RetiredGenerationError } from './pool-generation.js';
+import type { PoolGenerations } from './pool-generations.js';
+import type { EntraPgPoolHost } from './pool-host.interface.js';
+import { shutdownError } from './shutdown-error.js';
+import type { AcquireCallback, WaiterList } from './waiter-list.js';
+
+/**
+ * Gets a client for a caller: waits for the secret a login needs, checks out from the active
+ * generation, and after a refused login retries once with a freshly fetched secret. Every caller
+ * waits in `waiters`, so shutdown or a rotation can answer it.
+ */
+export class PoolCheckout {
+  constructor(
+    private readonly host: EntraPgPoolHost,
+    private readonly deps: EntraPgPoolDependencies,
+    private readonly generations: PoolGenerations,
+    private readonly waiters: WaiterList,
+  ) {}
+
+  /**
+   * Gets a client, in callbacks rather than promises: this is the path of every query, and pg-pool
+   * itself is callback-based underneath.
+   */
+  acquire(callback: AcquireCallback): void {
+    if (this.host.probe !== undefined) callback = this.host.probe.acquiring(callback);
+    if (this.host.ending) {
+      process.nextTick(callback, shutdownError(this.deps.connectionName));
+      return;
+    }
+    // A login must read a password that is already cached: the one fetch happens before any socket
+    // opens. A checkout that pg-pool serves from an open connection needs no secret at all, so an
+    // expired token with a failing identity service does not stop warm connections from serving.
+    if (this.generations.wouldOpenConnection() && !this.deps.refresher.peek()) {
+      this.awaitSecret(callback);
+      return;
+    }
+    this.checkout(false, callback);
+  }
+
+  /** The callers queued on a retired generation's `pool` move to the active generation. */
+  requeue(pool: pg.Pool): void {
+    for (const waiter of this.waiters.takeQueuedOn(pool)) this.checkout(waiter.retried, waiter.callback);
+  }
+
+  /** Waits for the refresher's fetch before a login, bounded by pool.connectionTimeoutMillis. */
+  private awaitSecret(callback: AcquireCallback): void {
+    this.waitForSecret(this.deps.refresher.get(), this.deps.config.connectionTimeoutMillis, callback, () => this.checkout(false, callback));
+  }
+
+  /**
+   * Waits for a secret on a caller's behalf: tracked so that shutdown answers the caller, and
+   * bounded by what is left of its connection timeout (`remainingMs`; 0 or less with a timeout
+   * configured means it is already used up).
+   */
+  private waitForSecret<T>(secret: Promise<T>, remainingMs: number, callback: AcquireCallback, then: (value: T) => void): void {
+    const waiter = this.waiters.add(callback, undefined, false);
+    const timeoutMs = this.deps.config.connectionTimeoutMillis;
+    let timer: NodeJS.Timeout | undefined;
+    const settle = (): boolean => {
+      clearTimeout(timer);
+      if (waiter.settled) return false;
+      waiter.settled = true;
+      this.waiters.remove(waiter);
+      return true;
+    };
+    if (timeoutMs > 0) {
+      timer = setTimeout(() => {
+        if (!settle()) return;
+        callback(
+          new EntraPgCredentialError(
+            `No ${this.deps.refresher.label} arrived within pool.connectionTimeoutMillis (${timeoutMs} ms) for a new ` +
+              `connection of "${this.deps.connectionName}"; the fetch is still under way (bounded by refresh.timeoutMs).`,
+            this.deps.connectionName,
+          ),
+        );
+      }, Math.max(0, remainingMs));
+      timer.unref();
+    }
+    secret.then(
+      (value) => {
+        if (settle()) then(value);
+      },
+      (error: Error) => {
+        if (settle()) callback(error);
+      },
+    );
+  }
+
+  private checkout(retried: boolean, callback: AcquireCallback): void {
+    if (this.host.ending) {
+      callback(shutdownError(this.deps.connectionName));
+      return;
+    }
+    const generation = this.generations.active;
+    if (!generation) {
+      callback(new EntraPgCredentialError('No credential has been fetched yet', this.deps.connectionName));
+      return;
+    }
+    const pool = generation.pool;
+    const startedAt = Date.now();
+    // Every caller is tracked, even one an idle connection will serve: several callers in the same
+    // tick all see that one idle connection, and pg-pool hands it out only on the next tick.
+    const waiter = this.waiters.add(callback, pool, retried);
+    pool.connect((error, client, done) => {
+      this.waiters.remove(waiter);
+      if (waiter.settled) {
+        // Shutdown or a rotation already answered this caller; the late client closes.
+        if (client) done(true);
+        return;
+      }
+      waiter.settled = true;
+      if (client) {
+        if (this.host.ending) {
+          done(true);
+          callback(shutdownError(this.deps.connectionName));
+          return;
+        }
+        callback(undefined, client);
+        return;
+      }
+      if (this.host.ending) {
+        callback(shutdownError(this.deps.connectionName));
+      } else if (error instanceof RetiredGenerationError) {
+        // Its generation retired while it logged in: the active generation serves it instead.
+        this.checkout(retried, callback);
+      } else if (!isLoginRejected(error)) {
+        callback(error ?? new Error('pg-pool returned no client'));
+      } else if (retried) {
+        callback(this.loginRefusedError(error));
+      } else {
+        this.retryWithNewSecret(startedAt, error, callback);
+      }
+    });
+  }
+
+  /** The secret was revoked or rotated behind our back: one shared refresh, then one more try. */
+  private retryWithNewSecret(loginStartedAt: number, loginError: Error | undefined, callback: AcquireCallback): void {
+    this.host.probe?.loginRetried();
+    const remainingMs = loginStartedAt + this.deps.config.connectionTimeoutMillis - Date.now();
+    this.waitForSecret(this.deps.refresher.forceRefresh(loginStartedAt), remainingMs, callback, (secret) =>
+      secret ? this.checkout(true, callback) : callback(this.loginRefusedError(loginError)),
+    );
+  }
+
+  private loginRefusedError(loginError: Error | undefined): EntraPgLoginRefusedError {
+    const code = (loginError as { code?: string } | undefined)?.code;
+    const user = this.generations.active?.user ?? this.deps.config.user;
+    return new EntraPgLoginRefusedError(
+      `PostgreSQL refused the login of "${this.deps.connectionName}" as "${user}" even with a freshly fetched ` +
+        `${this.deps.refresher.label}: ${describeCause(loginError)}. Check that the role exists, that it is mapped to ` +
+        'this identity, and that pg_hba allows it.',
+      this.deps.connectionName,
+      code,
+      { cause: loginError },
+    );
+  }
+}

@@ -1,0 +1,201 @@
+import pg from 'pg';
+import type { FetchedSecret } from '../refresh/fetched-secret.js';
+import { describeCause } from '../entra-pg.errors.js';
+import type { EntraPgPoolDependencies } from './entra-pg-pool-dependencies.interface.js';
+import type { PoolChanges } from './pool-changes.js';
+import { toPgPoolConfig } from './pool-config.js';
+import { type Generation, RetiredGenerationError } from './pool-generation.js';
+import type { EntraPgPoolHost } from './pool-host.interface.js';
+import { trackedClientClass } from './tracked-client.js';
+
+/** Share of a connection's lifetime taken off at random, so connections do not all recycle together. */
+const LIFETIME_JITTER = 0.2;
+
+type PoolCounter = 'totalCount' | 'idleCount' | 'expiredCount';
+
+/**
+ * The pg.Pools behind EntraPgPool, one per identity ("generation"): the active one takes new
+ * work, retired ones drain. A token refresh keeps the generation (PostgreSQL checks a token only
+ * at login, so open connections stay), a change of user or `rotate()` starts a new one.
+ * Connections across generations never exceed `pool.max`.
+ */
+export class PoolGenerations {
+  active: Generation | undefined;
+  readonly draining = new Set<Generation>();
+  /** Clients handed out and not yet released, counted from pg-pool's own acquire/release events. */
+  checkedOut = 0;
+  /** Times the pool moved to a new generation (identity change or `rotate()`). */
+  rotations = 0;
+
+  constructor(
+    private readonly host: EntraPgPoolHost,
+    private readonly deps: EntraPgPoolDependencies,
+    private readonly changes: PoolChanges,
+    /** Sends the callers queued on a retired generation's pg.Pool to the active generation. */
+    private readonly requeue: (pool: pg.Pool) => void,
+  ) {}
+
+  /** A counter summed over all generations. */
+  sum(counter: PoolCounter): number {
+    let total = this.active ? this.active.pool[counter] : 0;
+    for (const generation of this.draining) total += generation.pool[counter];
+    return total;
+  }
+
+  /** Whether pg-pool would answer a connect() now by opening a new connection (and so log in). */
+  wouldOpenConnection(): boolean {
+    const pool = this.active?.pool;
+    return !pool || (pool.idleCount === 0 && pool.totalCount < pool.options.max);
+  }
+
+  /** A new secret arrived: a new identity gets a new generation, the same identity keeps its connections. */
+  adopt(secret: FetchedSecret): void {
+    if (this.host.ending) return;
+    if (!this.active) {
+      this.start(secret.user, undefined);
+    } else if (secret.user !== this.active.user) {
+      this.start(secret.user, `the user changed from "${this.active.user}" to "${secret.user}"`);
+    }
+  }
+
+  start(user: string | undefined, reason: string | undefined): void {
+    const previous = this.active;
+    const sockets = new Set<pg.Client>();
+    const generation: Generation = { pool: undefined as unknown as pg.Pool, user, retired: false, sockets, ended: false };
+    const config: pg.PoolConfig = {
+      ...toPgPoolConfig(this.deps.config, user, () => this.password(generation)),
+      Client: trackedClientClass(generation, this.deps.refresher, this.host, () => this.socketClosed(generation)),
+    };
+    generation.pool = new pg.Pool(config);
+    this.limitSize(generation);
+    this.jitterLifetime(generation.pool);
+    this.forwardEvents(generation.pool);
+    this.active = generation;
+    if (previous) {
+      this.rotations += 1;
+      this.deps.logger.log(`Rotating to a new pool: ${reason}; the previous pool drains`);
+      this.retire(previous);
+    }
+  }
+
+  /** Password for a login of `generation`; the cache is filled before its socket opens, so this is synchronous. */
+  private password(generation: Generation): string | Promise<string> {
+    // A draining generation never logs in again, least of all with the next identity's secret.
+    if (generation.retired) return Promise.reject(new RetiredGenerationError());
+    const usable = (secret: FetchedSecret) => !generation.retired && secret.user === generation.user;
+    const secret = this.deps.refresher.peek();
+    if (secret) return usable(secret) ? secret.password : Promise.reject(new RetiredGenerationError());
+    return this.deps.refresher.get().then((fresh) => {
+      if (!usable(fresh)) throw new RetiredGenerationError();
+      return fresh.password;
+    });
+  }
+
+  /**
+   * pg-pool reads `options.max` whenever it decides to open a connection: a retired generation
+   * opens none, and the active one only what the draining ones leave of `pool.max`.
+   */
+  private limitSize(generation: Generation): void {
+    const max = this.deps.config.max;
+    Object.defineProperty(generation.pool.options, 'max', {
+      configurable: true,
+      get: () => {
+        if (generation.retired) return 0;
+        let limit = max;
+        if (this.draining.size > 0) for (const old of this.draining) limit -= old.sockets.size;
+        // With no usable secret, a new login cannot succeed: while warm connections remain, callers
+        // queue for them instead of each failing on a login that cannot be made.
+        const live = generation.pool.totalCount;
+        if (live > 0 && live < limit && !this.deps.refresher.peek()) limit = live;
+        return Math.max(0, limit);
+      },
+    });
+  }
+
+  /**
+   * pg-pool gives every connection the same fixed lifetime; reading it through a getter gives each
+   * new connection its own, so a pool opened in one burst does not reconnect in one burst.
+   */
+  private jitterLifetime(pool: pg.Pool): void {
+    const seconds = this.deps.config.maxLifetimeSeconds;
+    Object.defineProperty(pool.options, 'maxLifetimeSeconds', {
+      configurable: true,
+      get: () => (seconds > 0 ? seconds * (1 - Math.random() * LIFETIME_JITTER) : 0),
+    });
+  }
+
+  private forwardEvents(pool: pg.Pool): void {
+    const host = this.host;
+    pool.on('connect', (client: pg.PoolClient) => {
+      this.deps.refresher.loginSucceeded();
+      host.emit('connect', client);
+    });
+    pool.on('acquire', (client: pg.PoolClient) => {
+      this.checkedOut += 1;
+      host.emit('acquire', client);
+    });
+    pool.on('release', (error: Error, client: pg.PoolClient) => {
+      this.checkedOut -= 1;
+      host.emit('release', error, client);
+      this.changes.changed();
+    });
+    pool.on('remove', (client: pg.PoolClient) => host.emit('remove', client));
+    pool.on('error', (error: Error, client: pg.PoolClient) => {
+      // pg-pool has already removed the broken client; a later connect opens a new one.
+      this.deps.logger.warn(`An idle connection failed and was removed: ${describeCause(error)}`);
+      // Re-emitting without a listener would crash the process, which is what this pool exists to avoid.
+      if (host.listenerCount('error') > 0) host.emit('error', error, client);
+    });
+  }
+
+  /**
+   * Lets an old generation finish: it ends at once (idle connections close, checked-out ones close
+   * on release), and the callers queued on it move to the active generation, since it will never
+   * open another connection to serve them.
+   */
+  private retire(generation: Generation): void {
+    generation.retired = true;
+    this.draining.add(generation);
+    this.requeue(generation.pool);
+    const ended = () => {
+      generation.ended = true;
+      this.forgetIfDrained(generation);
+    };
+    generation.pool.end().then(ended, ended);
+  }
+
+  private socketClosed(generation: Generation): void {
+    if (generation.retired) this.forgetIfDrained(generation);
+    this.changes.changed();
+  }
+
+  /**
+   * pg-pool's end() resolves as soon as it has let go of its clients, while their sockets may still
+   * be closing: a retired generation counts against `pool.max` and is waited for at shutdown until
+   * its last socket has closed. Each of its sockets gone frees a slot for the active generation.
+   */
+  private forgetIfDrained(generation: Generation): void {
+    if (generation.ended && generation.sockets.size === 0) this.draining.delete(generation);
+    this.pulseActive();
+  }
+
+  /**
+   * pg-pool looks at its queue only on its own events; a slot freed by another generation is not
+   * one of them. `_pulseQueue` is pg-pool's own "serve the queue now", present throughout pg-pool 3.
+   */
+  private pulseActive(): void {
+    const pool = this.active?.pool as { _pulseQueue?: () => void } | undefined;
+    if (!this.host.ending && typeof pool?._pulseQueue === 'function') pool._pulseQueue();
+  }
+
+  /** Every generation, draining ones first. */
+  all(): Generation[] {
+    return [...this.draining, ...(this.active ? [this.active] : [])];
+  }
+
+  openSockets(): pg.Client[] {
+    const all = this.active ? [...this.active.sockets] : [];
+    for (const generation of this.draining) all.push(...generation.sockets);
+    return all;
+  }
+}
