@@ -1,6 +1,6 @@
 import { EntraPgConfigError } from '../entra-pg.errors.js';
 import type { EntraPgModuleOptions, EntraPgReservedPgOption } from '../interfaces/entra-pg-options.interface.js';
-import { decideTls } from '../pool/tls-policy.js';
+import { decideTls } from './tls-policy.js';
 import { MAX_TIMER_MS, type RefreshSettings } from '../refresh/refresh-schedule.js';
 import { StaticPasswordSource } from '../sources/static-password.source.js';
 import { DEFAULT_REFRESH_SETTINGS, ENTRA_PG_DEFAULTS } from './entra-pg.defaults.js';

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { EntraPgPgOptions } from '../interfaces/entra-pg-options.interface.js';
-import type { PgSsl } from './tls-policy.js';
+import type { PgSsl } from '../options/tls-policy.js';
 
 /** Where to connect and how: the pool's part of the resolved options (lib/options/resolve-options.ts). */
 export interface ResolvedPoolConfig {

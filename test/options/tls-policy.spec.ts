@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { resolveOptions } from '../../lib/options/resolve-options.js';
-import { decideTls, isLocalHost, parseSslMode } from '../../lib/pool/tls-policy.js';
+import { decideTls, isLocalHost, parseSslMode } from '../../lib/options/tls-policy.js';
 
 const decide = (host: string, more: { ssl?: boolean | object; allow?: boolean; mode?: string } = {}) =>
   decideTls({ host, ssl: more.ssl, allowInsecureTransport: more.allow, sslMode: more.mode });
