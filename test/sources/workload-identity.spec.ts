@@ -35,7 +35,8 @@ describe('AKS workload identity end to end: the production default with no crede
     db = await startPostgres();
     await db.createRole(ROLE);
     front = await LocalEntraLogin.start({ admin: db.admin });
-    authority = front.authority({ role: ROLE, lifetimeMs: 120_000, claims: { xms_mirid: `${MI_PATH}${ROLE}`, oid: '2222' } });
+    // An hour, as Entra tokens live: no refresh falls inside the run, so one token request is the whole story.
+    authority = front.authority({ role: ROLE, lifetimeMs: 3_600_000, claims: { xms_mirid: `${MI_PATH}${ROLE}`, oid: '2222' } });
     endpoint = await EntraTokenEndpoint.start({ authority });
     dir = await mkdtemp(join(tmpdir(), 'entra-pg-aks-'));
     // What kubelet projects into the pod: a service-account JWT for the api://AzureADTokenExchange audience.

@@ -107,7 +107,10 @@ export class EntraTokenEndpoint {
       return this.reply(res, 400, { error: 'invalid_request', error_description: 'expected client_credentials with a jwt-bearer client assertion and a scope' });
     }
     this.tokenRequests.push(request);
-    const minted = await this.options.authority.getToken(request.scope);
+    // A client that hangs up stops the authority's work on its behalf.
+    const abandoned = new AbortController();
+    res.once('close', () => abandoned.abort());
+    const minted = await this.options.authority.getToken(request.scope, { abortSignal: abandoned.signal });
     if (!minted) throw new Error('the authority returned no token');
     const expiresIn = Math.max(1, Math.floor((minted.expiresOnTimestamp - Date.now()) / 1000));
     this.reply(res, 200, { token_type: 'Bearer', expires_in: expiresIn, ext_expires_in: expiresIn, access_token: minted.token });
