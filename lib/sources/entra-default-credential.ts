@@ -48,7 +48,10 @@ export async function createDefaultCredential(
         );
       }
       logger.log(`No credential given: using WorkloadIdentityCredential (AKS workload identity, client id ${clientId})`);
-      return new identity.WorkloadIdentityCredential({ clientId, tenantId, tokenFilePath });
+      // Without this MSAL validates any authority host it does not know (AZURE_AUTHORITY_HOST) by
+      // asking login.microsoftonline.com first. @azure/identity's own ManagedIdentityCredential
+      // turns it off for this same flow (tokenExchangeMsi); the authority is the one the webhook set.
+      return new identity.WorkloadIdentityCredential({ clientId, tenantId, tokenFilePath, disableInstanceDiscovery: true });
     }
     logger.log(
       `No credential given: using ManagedIdentityCredential (${clientId ? `user-assigned, client id ${clientId}` : 'system-assigned'})`,
