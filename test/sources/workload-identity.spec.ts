@@ -102,11 +102,12 @@ describe('AKS workload identity end to end: the production default with no crede
     for (const secret of [...authority.tokens, serviceAccountToken]) expect(child.stdout + child.stderr).not.toContain(secret);
   }, 90_000);
 
-  it('the guard is not blind: without the token file the default is managed identity, and its metadata-endpoint probe ends the child', async () => {
-    const child = await runTypeScriptChild(APP, { ...aksEnv, AZURE_FEDERATED_TOKEN_FILE: '' }, { preload: [GUARD], timeoutMs: 60_000 });
+  it('the guard is not blind: an authority on another address ends the child before a byte is sent (127.0.0.2: loopback, should the guard ever fail)', async () => {
+    const elsewhere = { ...aksEnv, AZURE_AUTHORITY_HOST: aksEnv.AZURE_AUTHORITY_HOST!.replace('127.0.0.1', '127.0.0.2') };
+    const child = await runTypeScriptChild(APP, elsewhere, { preload: [GUARD], timeoutMs: 60_000 });
     expect(child.code).toBe(BLOCKED_EXIT_CODE);
-    expect(child.stderr).toContain(`${BLOCKED_MARKER} connection to 169.254.169.254:80`);
-    expect(child.stdout).toContain(`No credential given: using ManagedIdentityCredential (user-assigned, client id ${CLIENT_ID})`);
+    expect(child.stderr).toMatch(new RegExp(`${BLOCKED_MARKER} connection to 127\\.0\\.0\\.2:\\d+`));
+    expect(child.stdout).toContain(`No credential given: using WorkloadIdentityCredential (AKS workload identity, client id ${CLIENT_ID})`);
     expect(child.stdout).not.toContain('RESULT');
   }, 90_000);
 });
