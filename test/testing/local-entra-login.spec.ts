@@ -1,19 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
-import type { TLSSocket } from 'node:tls';
 import pg from 'pg';
 import { LocalEntraLogin, type LocalTokenAuthority, ManagedIdentityEmulator } from '../../lib/testing/index.js';
-import { bootPool } from '../support/harness.js';
+import { bootPool, loginThrough, waitFor } from '../support/harness.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
-
-/** Waits until `condition` holds, checking every 20 ms, for at most `timeoutMs`. */
-async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /** Sends raw bytes to the front and collects everything it answers until it closes the socket. */
 async function rawExchange(port: number, bytes: Buffer): Promise<{ reply: Buffer; closed: boolean }> {
@@ -364,15 +354,7 @@ describe('LocalEntraLogin', () => {
       const role = await newRole();
       const authority = secure.authority({ role, lifetimeMs: 60_000 });
       const ssl = { ca: secure.certificate!, servername: secure.servername };
-      const client = new pg.Client({ host: secure.host, port: secure.port, user: role, password: (await authority.getToken()).token, database: 'postgres', ssl });
-      await client.connect();
-      try {
-        const stream = (client as unknown as { connection: { stream: TLSSocket } }).connection.stream;
-        expect([stream.encrypted, stream.authorized]).toEqual([true, true]);
-        expect((await client.query<{ u: string }>('SELECT current_user AS u')).rows[0]!.u).toBe(role);
-      } finally {
-        await client.end();
-      }
+      await expect(loginThrough(secure, role, (await authority.getToken()).token, ssl)).resolves.toEqual({ user: role, encrypted: true, authorized: true });
       const untrusting = new pg.Client({ host: secure.host, port: secure.port, user: role, password: (await authority.getToken()).token, database: 'postgres', ssl: true });
       await expect(untrusting.connect()).rejects.toThrow(/self-signed certificate/);
       const app = await bootPool(db, { host: secure.host, port: secure.port, credential: authority, ssl });
