@@ -77,6 +77,7 @@ export class AwsRdsIamSource implements PgSecretSource {
   async fetch(signal: AbortSignal): Promise<PgSecret> {
     signal.throwIfAborted();
     const { signer, provider } = await untilAborted(this.modules(), signal);
+    signal.throwIfAborted();
     // A provider may hang (a metadata endpoint that never answers): the refresher's timeout aborts
     // `signal` and whatever the provider answers later is dropped.
     const credentials = await untilAborted(provider(), signal);
