@@ -80,7 +80,7 @@ export class AwsRdsIamSource implements PgSecretSource {
     signal.throwIfAborted();
     // A provider may hang (a metadata endpoint that never answers): the refresher's timeout aborts
     // `signal` and whatever the provider answers later is dropped.
-    const credentials = await untilAborted(provider(), signal);
+    const credentials = await untilAborted(Promise.resolve(provider()), signal);
     if (
       typeof credentials?.accessKeyId !== 'string' ||
       credentials.accessKeyId === '' ||
