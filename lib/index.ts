@@ -37,5 +37,6 @@ export type { PgSecret, PgSecretSource } from './sources/pg-secret-source.interf
 export { EntraTokenSource, type EntraTokenSourceOptions } from './sources/entra-token.source.js';
 export { StaticPasswordSource } from './sources/static-password.source.js';
 export { CallbackSource, type CallbackSourceOptions } from './sources/callback.source.js';
+export { AwsRdsIamSource, type AwsRdsIamCredentials, type AwsRdsIamCredentialsProvider, type AwsRdsIamSourceOptions } from './sources/aws-rds-iam.source.js';
 export { SecretSourceError } from './sources/secret-source.error.js';
 export type { EntraAccessToken, EntraGetTokenOptions, EntraTokenCredential } from './interfaces/token-credential.interface.js';

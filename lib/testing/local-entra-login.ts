@@ -30,6 +30,12 @@ export interface LocalEntraLoginOptions {
   tls?: boolean;
   /** A client that has not finished logging in after this long is cut off. Default 10 s. */
   handshakeTimeoutMs?: number;
+  /**
+   * Checks a password that is not a registered token: for tokens the front cannot know in advance,
+   * such as an AWS RDS IAM token signed by the client's own credentials. Resolve to what it is good
+   * for (the user and expiry are checked as for a registered token), or undefined to refuse it.
+   */
+  verify?: (password: string, user: string) => Promise<TokenGrant | undefined>;
 }
 
 /** What a token is good for; `issuer` groups tokens for revocation (one per authority). */
@@ -258,7 +264,7 @@ export class LocalEntraLogin implements LocalLoginRegistry {
       const reply = await reader.message(MAX_PASSWORD_MESSAGE);
       if (reply.type !== 'p') throw new WireError('08P01', `expected password response, got message type ${JSON.stringify(reply.type)}`);
       const token = reply.body.subarray(0, Math.max(0, reply.body.indexOf(0))).toString('utf8');
-      const refusal = this.check(token, user);
+      const refusal = await this.check(token, user);
       if (refusal) {
         this.refusals += 1;
         this.endSoon(client, errorResponse('FATAL', '28P01', refusal));
@@ -324,12 +330,23 @@ export class LocalEntraLogin implements LocalLoginRegistry {
   }
 
   /** Why a token may not log in as `user`, in Azure's words; undefined when it may. */
-  private check(token: string, user: string): string | undefined {
-    const grant = this.grants.get(token);
+  private async check(token: string, user: string): Promise<string | undefined> {
+    const grant = this.grants.get(token) ?? (await this.verified(token, user));
     const refused = `password authentication failed for user "${user}"`;
     if (!grant || grant.revoked || grant.user !== user) return refused;
     if (Date.now() >= grant.expiresOnTimestamp) return 'The access token has expired. Please acquire a new token and retry.';
     return undefined;
+  }
+
+  /** The `verify` option's answer for an unregistered password; a verifier that throws refuses it. */
+  private async verified(token: string, user: string): Promise<(TokenGrant & { revoked: boolean }) | undefined> {
+    if (!this.options.verify) return undefined;
+    try {
+      const grant = await this.options.verify(token, user);
+      return grant && { ...grant, revoked: false };
+    } catch {
+      return undefined;
+    }
   }
 
   private relay(client: Duplex, backend: Socket, processId: number | undefined, secret: Buffer | undefined): void {

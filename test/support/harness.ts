@@ -1,7 +1,8 @@
 import { Test, type TestingModule } from '@nestjs/testing';
 import { TerminusModule } from '@nestjs/terminus';
 import type { ModuleMetadata } from '@nestjs/common';
-import type pg from 'pg';
+import pg from 'pg';
+import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import {
   EntraPgHealthIndicator,
   EntraPgModule,
@@ -36,6 +37,24 @@ export async function newRole(
   await db.createRole(role);
   const options = { role, lifetimeMs, claims: claims?.(role) };
   return front ? front.authority(options) : new LocalTokenAuthority({ admin: db.admin, ...options });
+}
+
+/** Logs in through `front` with `password`: who the server sees, and whether the socket was encrypted and its certificate verified. */
+export async function loginThrough(
+  front: LocalEntraLogin,
+  user: string,
+  password: string,
+  ssl: ConnectionOptions,
+): Promise<{ user: string; encrypted: boolean; authorized: boolean }> {
+  const client = new pg.Client({ host: front.host, port: front.port, user, password, database: 'postgres', ssl });
+  await client.connect();
+  try {
+    const stream = (client as unknown as { connection: { stream: TLSSocket } }).connection.stream;
+    const { rows } = await client.query<{ u: string }>('SELECT current_user AS u');
+    return { user: rows[0]!.u, encrypted: stream.encrypted, authorized: stream.authorized };
+  } finally {
+    await client.end();
+  }
 }
 
 /** Connection settings that log in through a LocalEntraLogin front. */
@@ -84,6 +103,15 @@ export function vaultSource(vault: VaultLike): CallbackSource {
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits until `condition` holds, checking every 20 ms, for at most `timeoutMs`. */
+export async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
 
 /** Runs `work` on `concurrency` workers until `durationMs` has passed; counts results. */
 export async function load(

@@ -1,19 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
-import type { TLSSocket } from 'node:tls';
 import pg from 'pg';
 import { LocalEntraLogin, type LocalTokenAuthority, ManagedIdentityEmulator } from '../../lib/testing/index.js';
-import { bootPool } from '../support/harness.js';
+import { bootPool, loginThrough, waitFor } from '../support/harness.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
-
-/** Waits until `condition` holds, checking every 20 ms, for at most `timeoutMs`. */
-async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /** Sends raw bytes to the front and collects everything it answers until it closes the socket. */
 async function rawExchange(port: number, bytes: Buffer): Promise<{ reply: Buffer; closed: boolean }> {
@@ -67,16 +57,16 @@ describe('LocalEntraLogin', () => {
     authorities.push(authority);
     return authority;
   };
-  const clientConfig = (user: string, password: string | (() => Promise<string>)): pg.ClientConfig => ({
-    host: front.host,
-    port: front.port,
+  const clientConfig = (user: string, password: string | (() => Promise<string>), target = front): pg.ClientConfig => ({
+    host: target.host,
+    port: target.port,
     user,
     password,
     database: 'postgres',
   });
   /** 'ok', or the SQLSTATE and message a login through the front failed with. */
-  const login = async (user: string, password: string) => {
-    const client = new pg.Client(clientConfig(user, password));
+  const login = async (user: string, password: string, target = front) => {
+    const client = new pg.Client(clientConfig(user, password, target));
     try {
       await client.connect();
       await client.query('SELECT 1');
@@ -147,6 +137,35 @@ describe('LocalEntraLogin', () => {
     expect(await login(other, theirs.token)).toBe('ok');
     expect(await login(role, 'not-a-token')).toBe(`28P01: password authentication failed for user "${role}"`);
     expect(front.refusals - refusalsBefore).toBe(4);
+  });
+
+  it('logs in with a password its verify hook vouches for, under the same user and expiry checks; a hook that throws refuses', async () => {
+    const role = await newRole();
+    const grant = (user: string, inMs: number) => ({ user, expiresOnTimestamp: Date.now() + inMs, issuer: 'hook' });
+    const verifying = await LocalEntraLogin.start({
+      admin: db.admin,
+      verify: async (password, user) => {
+        if (password === 'hook-throws') throw new Error('verifier broke');
+        if (password === 'signed-expired') return grant(user, -1);
+        if (password === 'signed-for-other') return grant('someone_else', 60_000);
+        return password === 'signed-good' ? grant(user, 60_000) : undefined;
+      },
+    });
+    try {
+      const refused = `28P01: password authentication failed for user "${role}"`;
+      expect(await login(role, 'signed-good', verifying)).toBe('ok');
+      expect(await login(role, 'signed-expired', verifying)).toBe('28P01: The access token has expired. Please acquire a new token and retry.');
+      expect(await login(role, 'signed-for-other', verifying)).toBe(refused);
+      expect(await login(role, 'hook-throws', verifying)).toBe(refused);
+      expect(await login(role, 'unknown', verifying)).toBe(refused);
+      // Registered tokens still work next to the hook.
+      const registered = verifying.authority({ role, lifetimeMs: 60_000 });
+      expect(await login(role, (await registered.getToken()).token, verifying)).toBe('ok');
+      await registered.close();
+      expect([verifying.logins, verifying.refusals]).toEqual([2, 4]);
+    } finally {
+      await verifying.close();
+    }
   });
 
   it('keeps an established session after its token expires, and revocation switches and counters keep working', async () => {
@@ -364,15 +383,7 @@ describe('LocalEntraLogin', () => {
       const role = await newRole();
       const authority = secure.authority({ role, lifetimeMs: 60_000 });
       const ssl = { ca: secure.certificate!, servername: secure.servername };
-      const client = new pg.Client({ host: secure.host, port: secure.port, user: role, password: (await authority.getToken()).token, database: 'postgres', ssl });
-      await client.connect();
-      try {
-        const stream = (client as unknown as { connection: { stream: TLSSocket } }).connection.stream;
-        expect([stream.encrypted, stream.authorized]).toEqual([true, true]);
-        expect((await client.query<{ u: string }>('SELECT current_user AS u')).rows[0]!.u).toBe(role);
-      } finally {
-        await client.end();
-      }
+      await expect(loginThrough(secure, role, (await authority.getToken()).token, ssl)).resolves.toEqual({ user: role, encrypted: true, authorized: true });
       const untrusting = new pg.Client({ host: secure.host, port: secure.port, user: role, password: (await authority.getToken()).token, database: 'postgres', ssl: true });
       await expect(untrusting.connect()).rejects.toThrow(/self-signed certificate/);
       const app = await bootPool(db, { host: secure.host, port: secure.port, credential: authority, ssl });
