@@ -33,3 +33,4 @@ export { StaticPasswordSource } from './sources/static-password.source.js';
 export { CallbackSource, type CallbackSourceOptions } from './sources/callback.source.js';
 export { SecretSourceError } from './sources/secret-source.error.js';
 export type { EntraAccessToken, EntraGetTokenOptions, EntraTokenCredential } from './interfaces/token-credential.interface.js';
+export { AwsSecretsManagerSource, type AwsSecretsManagerClient, type AwsSecretsManagerClientConfig, type AwsSecretsManagerConnectionTarget, type AwsSecretsManagerCredentials, type AwsSecretsManagerSourceOptions } from './sources/aws-secrets-manager.source.js';
