@@ -162,7 +162,11 @@ export class AwsSecretsManagerSource implements PgSecretSource {
     return this.#sdk;
   }
 
-  /** AWS's own error names say what to fix (AccessDeniedException, ResourceNotFoundException); they never hold the secret. */
+  /**
+   * AWS's own error names say what to fix (AccessDeniedException, ResourceNotFoundException). The
+   * SDK's error is not kept as the cause: it carries the raw HTTP response ($response), and an
+   * answer the SDK could not parse may be the secret.
+   */
   private requestError(error: unknown): Error {
     const name = (error as { name?: unknown } | null)?.name;
     const status = (error as { $metadata?: { httpStatusCode?: unknown } } | null)?.$metadata?.httpStatusCode;
@@ -171,11 +175,20 @@ export class AwsSecretsManagerSource implements PgSecretSource {
       AccessDeniedException: 'allow secretsmanager:GetSecretValue on the secret (and kms:Decrypt on its key) to the app\'s IAM role',
       DecryptionFailure: 'allow kms:Decrypt on the secret\'s KMS key to the app\'s IAM role',
     };
-    if (typeof name === 'string' && hint[name]) {
-      return new SecretSourceError(`${this.description}: GetSecretValue failed with ${name}: ${hint[name]}.`, { cause: error });
+    if (typeof name === 'string' && Object.hasOwn(hint, name)) {
+      return new SecretSourceError(`${this.description}: GetSecretValue failed with ${name}: ${hint[name]}.`);
     }
-    // Anything else (network, throttling, 5xx) is the source failing: the refresher backs off and retries.
-    return error instanceof Error ? error : new Error(`${this.description}: GetSecretValue failed (${String(status ?? name)})`);
+    // Anything else (network, throttling, 5xx, an unparsable answer) is the source failing: the
+    // refresher backs off and retries. A parser's message quotes the text it choked on, which may
+    // be the secret: for an answer that arrived (2xx) or did not parse, only the error's name.
+    const http = typeof status === 'number' ? ` (HTTP ${status})` : '';
+    const parsing = (typeof status === 'number' && status >= 200 && status < 300) || name === 'SyntaxError';
+    const what = parsing
+      ? `the answer could not be read (${String(name)})`
+      : error instanceof Error
+        ? `${error.name}: ${error.message}`
+        : 'unknown error';
+    return new Error(`${this.description}: GetSecretValue failed${http}: ${what}`);
   }
 
   /** Says which key is missing or wrong, never what the secret holds. */

@@ -56,6 +56,7 @@ describe('AwsSecretsManagerSource against a local Secrets Manager endpoint', () 
   beforeEach(() => {
     logs = LogCapture.install();
     aws.hang = false;
+    aws.rawAnswer = undefined;
   });
 
   it('boots from the host, port and dbname in the secret (forRootAsync) and reads it again every refresh.intervalMs', async () => {
@@ -184,6 +185,16 @@ describe('AwsSecretsManagerSource against a local Secrets Manager endpoint', () 
     expect(errors[3]!.message).toMatch(/ResourceNotFoundException: check `secretId`/);
     const printed = errors.map((error) => inspect(error, { depth: 10 })).join('\n');
     expect(printed).not.toMatch(/leak-me/);
+
+    // An answer the SDK cannot parse: its parser's message would quote the body.
+    aws.rawAnswer = 'leak-me-raw-5 {"SecretString": "{}"}';
+    const unparsable = await source('bad/no-password').fetch(new AbortController().signal).then(
+      () => new Error('resolved'),
+      (error: Error) => error,
+    );
+    aws.rawAnswer = undefined;
+    expect(unparsable.message).toMatch(/GetSecretValue failed \(HTTP 200\): the answer could not be read/);
+    expect(inspect(unparsable, { depth: 10, showHidden: true })).not.toMatch(/leak-me/);
 
     // Through the module: the boot fails with the same wording, and nothing logged holds the secret.
     await expect(bootPool(db, { source: source('bad/no-password') })).rejects.toThrow(/has no "password" key/);

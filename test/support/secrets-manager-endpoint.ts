@@ -32,6 +32,8 @@ export class SecretsManagerEndpoint {
   abandoned = 0;
   /** While true, requests are read and never answered. */
   hang = false;
+  /** When set, answers every request with this raw 200 body instead (a broken proxy, a truncated answer). */
+  rawAnswer: string | undefined;
   private readonly secrets = new Map<string, { arn: string; versions: Version[] }>();
   private server: Server | undefined;
   private url: string | undefined;
@@ -109,6 +111,10 @@ export class SecretsManagerEndpoint {
         if (!res.writableFinished) this.abandoned += 1;
       });
       return;
+    }
+    if (this.rawAnswer !== undefined) {
+      res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
+      return void res.end(this.rawAnswer);
     }
     if (req.method !== 'POST' || target !== 'secretsmanager.GetSecretValue') {
       return this.fail(res, 400, 'UnknownOperationException', `This endpoint answers GetSecretValue only, not ${String(target)}.`);
