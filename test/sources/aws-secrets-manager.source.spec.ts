@@ -166,6 +166,28 @@ describe('AwsSecretsManagerSource against a local Secrets Manager endpoint', () 
     logs.assertNoSecrets(['sm-hang-pw-1', FAKE_KEYS.secretAccessKey]);
   });
 
+  it('a poll that hangs leaves queries on the current secret, and shutdown with that read in flight aborts it', async () => {
+    const { secret } = await role('sm-hang-pw-2');
+    aws.put('orders/hang-later', secret);
+    const app = await bootPool(db, { source: source('orders/hang-later'), pool: { max: 4 }, refresh: { intervalMs: 100, timeoutMs: 60_000 } });
+    let closed = false;
+    try {
+      aws.hang = true;
+      const abandonedBefore = aws.abandoned;
+      const readsBefore = aws.reads('orders/hang-later').length;
+      await until(() => aws.reads('orders/hang-later').length > readsBefore, 5_000, 'a poll to start');
+      // The poll is stuck; a burst of callers is served on the secret already held.
+      const burst = await Promise.all(Array.from({ length: 12 }, () => app.pool.query<{ n: number }>('SELECT 1 AS n')));
+      expect(burst.every((result) => result.rows[0]!.n === 1)).toBe(true);
+      await app.close();
+      closed = true;
+      await until(() => aws.abandoned > abandonedBefore, 5_000, 'the in-flight read to be aborted by shutdown');
+    } finally {
+      if (!closed) await app.close();
+    }
+    logs.assertNoSecrets(['sm-hang-pw-2', FAKE_KEYS.secretAccessKey]);
+  });
+
   it('a malformed secret says which key is missing and never shows the secret string', async () => {
     aws.put('bad/no-password', { username: 'someone', pasword: 'leak-me-typo-1' });
     aws.put('bad/not-json', 'leak-me-text-2 username=someone');
