@@ -113,6 +113,9 @@ export class AwsSecretsManagerSource implements PgSecretSource {
    */
   async connectionTarget(options: { timeoutMs?: number } = {}): Promise<AwsSecretsManagerConnectionTarget> {
     const timeoutMs = options.timeoutMs ?? DEFAULT_TARGET_TIMEOUT_MS;
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+      throw new SecretSourceError('AwsSecretsManagerSource.connectionTarget: `timeoutMs` must be a positive number of milliseconds.');
+    }
     const controller = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
@@ -120,7 +123,7 @@ export class AwsSecretsManagerSource implements PgSecretSource {
         const error = new SecretSourceError(`${this.description} did not answer within ${timeoutMs} ms (connectionTarget timeoutMs).`);
         controller.abort(error);
         reject(error);
-      }, Math.min(Math.max(timeoutMs, 1), 2 ** 31 - 1));
+      }, Math.min(timeoutMs, 2 ** 31 - 1));
     });
     try {
       const secret = await Promise.race([this.read(controller.signal), timedOut]);

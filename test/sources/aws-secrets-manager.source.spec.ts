@@ -166,6 +166,17 @@ describe('AwsSecretsManagerSource against a local Secrets Manager endpoint', () 
     logs.assertNoSecrets(['sm-hang-pw-1', FAKE_KEYS.secretAccessKey]);
   });
 
+  it('connectionTarget() gives up at its timeoutMs, and aborts the request', async () => {
+    const { secret } = await role('sm-target-pw-1');
+    aws.put('orders/target-hang', secret);
+    aws.hang = true;
+    const abandonedBefore = aws.abandoned;
+    const orders = source('orders/target-hang');
+    await expect(orders.connectionTarget({ timeoutMs: 200 })).rejects.toThrow(/did not answer within 200 ms \(connectionTarget timeoutMs\)/);
+    await until(() => aws.abandoned > abandonedBefore, 5_000, 'the request to be aborted');
+    await expect(orders.connectionTarget({ timeoutMs: 0 })).rejects.toThrow(/`timeoutMs` must be a positive number/);
+  });
+
   it('a poll that hangs leaves queries on the current secret, and shutdown with that read in flight aborts it', async () => {
     const { secret } = await role('sm-hang-pw-2');
     aws.put('orders/hang-later', secret);
