@@ -40,3 +40,4 @@ export { CallbackSource, type CallbackSourceOptions } from './sources/callback.s
 export { AwsRdsIamSource, type AwsRdsIamCredentials, type AwsRdsIamCredentialsProvider, type AwsRdsIamSourceOptions } from './sources/aws-rds-iam.source.js';
 export { SecretSourceError } from './sources/secret-source.error.js';
 export type { EntraAccessToken, EntraGetTokenOptions, EntraTokenCredential } from './interfaces/token-credential.interface.js';
+export { AwsSecretsManagerSource, type AwsSecretsManagerClient, type AwsSecretsManagerClientConfig, type AwsSecretsManagerConnectionTarget, type AwsSecretsManagerCredentials, type AwsSecretsManagerSourceOptions } from './sources/aws-secrets-manager.source.js';
