@@ -72,11 +72,16 @@ function summarize(file: string, top: number): void {
   }
   const metaFile = file.replace(/\.cpuprofile$/, '.json');
   const meta = existsSync(metaFile) ? (JSON.parse(readFileSync(metaFile, 'utf8')) as { queries: number; qps: number; cpuUsPerQuery: number }) : undefined;
-  const per = (us: number) => (meta ? `${(us / meta.queries).toFixed(2).padStart(7)} µs/q` : '');
+  // Samples count wall time on the thread, descheduled time included when the machine is busy;
+  // shares of the process's own CPU per query are the comparable figure.
+  const per = (us: number) => (meta ? `${((us / busyUs) * meta.cpuUsPerQuery).toFixed(2).padStart(7)} µs/q` : '');
   const pct = (us: number) => `${((100 * us) / busyUs).toFixed(1).padStart(5)} %`;
   const out: string[] = [];
   out.push(`== ${file}`);
-  if (meta) out.push(`   ${meta.queries} queries, ${meta.qps} qps, ${meta.cpuUsPerQuery.toFixed(1)} µs CPU/query (process); busy samples ${per(busyUs)}`);
+  if (meta) out.push(`   ${meta.queries} queries, ${meta.qps} qps, ${meta.cpuUsPerQuery.toFixed(1)} µs CPU/query (process), shared out below`);
+  const notJs = new Set(['(idle)', '(program)', 'gc', 'native (builtins, C++)']);
+  const jsUs = [...byPackage].filter(([pkg]) => !notJs.has(pkg)).reduce((sum, [, us]) => sum + us, 0);
+  out.push(`   JavaScript (all but native, GC, program) ${pct(jsUs)} ${per(jsUs)}`);
   out.push('   by package (self time, share of non-idle samples):');
   for (const [pkg, us] of [...byPackage].sort((a, b) => b[1] - a[1])) {
     if (pkg === '(idle)') continue;

@@ -3,13 +3,11 @@ import { Session } from 'node:inspector/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Logger } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import { metrics } from '@opentelemetry/api';
-import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
-import { EntraPgModule, type EntraPgModuleOptions, type EntraPgPool, PG_POOL } from 'nestjs-entra-pg';
+import type { EntraPgModuleOptions } from 'nestjs-entra-pg';
 import { LocalTokenAuthority } from 'nestjs-entra-pg/testing';
 import pg from 'pg';
 import { startPostgres } from '../test/support/postgres.js';
+import { bootEntraPg } from './boot-entra-pg.js';
 import { startPgBouncer } from './pgbouncer.js';
 
 /**
@@ -67,13 +65,10 @@ async function main(): Promise<void> {
     }
     const authority = new LocalTokenAuthority({ admin: db.admin, role: 'profile_token', lifetimeMs: 3_600_000, cacheForMs: 3_600_000 });
     cleanups.unshift(() => authority.close());
-    const boot = async (options: EntraPgModuleOptions): Promise<Queryable> => {
-      const module = await Test.createTestingModule({ imports: [EntraPgModule.forRoot({ ...base, pool: { max: 20 }, ...options })] })
-        .setLogger(false as never)
-        .compile();
-      await module.init();
-      cleanups.unshift(() => module.close());
-      return module.get<EntraPgPool>(PG_POOL);
+    const boot = async (options: EntraPgModuleOptions, withMetrics = false): Promise<Queryable> => {
+      const booted = await bootEntraPg({ ...base, ...options }, 20, withMetrics);
+      cleanups.unshift(() => booted.close());
+      return booted.pool;
     };
     const pools = new Map<Impl, Queryable>();
     for (const impl of impls) {
@@ -88,19 +83,7 @@ async function main(): Promise<void> {
       } else if (impl === 'token') {
         pools.set(impl, await boot({ credential: authority }));
       } else {
-        // As bench/direct.ts: a MeterProvider whose exporter is never called during the window.
-        const provider = new MeterProvider({
-          readers: [
-            new PeriodicExportingMetricReader({ exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE), exportIntervalMillis: 3_600_000 }),
-          ],
-        });
-        metrics.setGlobalMeterProvider(provider);
-        cleanups.push(async () => {
-          metrics.disable();
-          await provider.shutdown();
-        });
-        pools.set(impl, await boot({ credential: authority }));
-        metrics.disable();
+        pools.set(impl, await boot({ credential: authority }, true));
       }
     }
     const session = new Session();
