@@ -140,11 +140,12 @@ export class EntraPgPool extends pg.Pool {
   ): void;
   /* eslint-enable @typescript-eslint/no-explicit-any */
   override query(text: unknown, values?: unknown, callback?: unknown): unknown {
-    if (typeof text === 'function') {
-      return Promise.reject(new TypeError('Passing a function as the first parameter to pool.query is not supported'));
-    }
-    if (typeof (text as { submit?: unknown } | null)?.submit === 'function') {
-      return this.submit(text as pg.Submittable);
+    // Plain SQL text is nearly every call: it skips these probes (a property lookup on a string).
+    if (typeof text !== 'string') {
+      if (typeof text === 'function') {
+        return Promise.reject(new TypeError('Passing a function as the first parameter to pool.query is not supported'));
+      }
+      if (typeof (text as { submit?: unknown } | null)?.submit === 'function') return this.submit(text as pg.Submittable);
     }
     if (typeof values === 'function') {
       callback = values;
@@ -276,7 +277,10 @@ export class EntraPgPool extends pg.Pool {
   /** Whether pg-pool would answer a connect() now by opening a new connection (and so log in). */
   private wouldOpenConnection(): boolean {
     const pool = this.active?.pool;
-    return !pool || (pool.idleCount === 0 && pool.totalCount < pool.options.max);
+    if (!pool) return true;
+    // The limit is never above config.max: a full pool (the busy steady state) skips its getter.
+    const total = pool.totalCount;
+    return pool.idleCount === 0 && total < this.deps.config.max && total < pool.options.max;
   }
 
   private checkout(retried: boolean, callback: AcquireCallback): void {
@@ -366,7 +370,8 @@ export class EntraPgPool extends pg.Pool {
       const onError = (error: Error) => {
         if (release(error)) callback(error);
       };
-      client.once('error', onError);
+      // `on`, not `once`: release() removes it either way, and once() costs a wrapper per query.
+      client.on('error', onError);
       try {
         // pg takes a config object and undefined values here too (a config keeps its own values);
         // @types/pg types only the text-and-array form of this overload.
