@@ -9,8 +9,12 @@ import type { TestPostgres } from '../test/support/postgres.js';
 interface Variant {
   qps: number;
   cpuUsPerQuery: number;
+  /** Median over rounds of this round's figure divided by raw's in the same round. */
   qpsRatio: number;
   cpuRatio: number;
+  /** Each round's ratios, in round order. */
+  qpsRatios: number[];
+  cpuRatios: number[];
 }
 
 export interface DirectFigures {
@@ -110,12 +114,26 @@ export async function direct(db: TestPostgres, settings: DirectSettings, via?: {
   const mean = (list: Array<{ qps: number; cpuUs: number }>, pick: 'qps' | 'cpuUs') => list.reduce((a, s) => a + s[pick], 0) / list.length;
   const rawQps = mean(samples.raw, 'qps');
   const rawCpu = mean(samples.raw, 'cpuUs');
-  const figures = (key: Exclude<Key, 'raw'>): Variant => ({
-    qps: mean(samples[key], 'qps'),
-    cpuUsPerQuery: mean(samples[key], 'cpuUs'),
-    qpsRatio: mean(samples[key], 'qps') / rawQps,
-    cpuRatio: mean(samples[key], 'cpuUs') / rawCpu,
-  });
+  // A burst of other work on the shared machine lands in a few measurements, not all: ratios are
+  // taken within a round (raw ran minutes-apart rounds on different machine load otherwise) and
+  // their median is reported, so one disturbed round does not move the result.
+  const median = (list: number[]) => {
+    const sorted = [...list].sort((a, b) => a - b);
+    const mid = sorted.length >> 1;
+    return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  };
+  const figures = (key: Exclude<Key, 'raw'>): Variant => {
+    const qpsRatios = samples[key].map((s, round) => s.qps / samples.raw[round]!.qps);
+    const cpuRatios = samples[key].map((s, round) => s.cpuUs / samples.raw[round]!.cpuUs);
+    return {
+      qps: mean(samples[key], 'qps'),
+      cpuUsPerQuery: mean(samples[key], 'cpuUs'),
+      qpsRatio: median(qpsRatios),
+      cpuRatio: median(cpuRatios),
+      qpsRatios,
+      cpuRatios,
+    };
+  };
   return {
     path: via ? 'pgbouncer' : 'postgres',
     rounds: settings.rounds,

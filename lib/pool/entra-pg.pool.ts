@@ -108,11 +108,12 @@ export class EntraPgPool extends pg.Pool {
   ): void;
   /* eslint-enable @typescript-eslint/no-explicit-any */
   override query(text: unknown, values?: unknown, callback?: unknown): unknown {
-    if (typeof text === 'function') {
-      return Promise.reject(new TypeError('Passing a function as the first parameter to pool.query is not supported'));
-    }
-    if (typeof (text as { submit?: unknown } | null)?.submit === 'function') {
-      return submitQuery(this.checkouts, text as pg.Submittable);
+    // Plain SQL text is nearly every call: it skips these probes (a property lookup on a string).
+    if (typeof text !== 'string') {
+      if (typeof text === 'function') {
+        return Promise.reject(new TypeError('Passing a function as the first parameter to pool.query is not supported'));
+      }
+      if (typeof (text as { submit?: unknown } | null)?.submit === 'function') return submitQuery(this.checkouts, text as pg.Submittable);
     }
     if (typeof values === 'function') {
       callback = values;

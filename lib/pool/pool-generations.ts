@@ -45,7 +45,10 @@ export class PoolGenerations {
   /** Whether pg-pool would answer a connect() now by opening a new connection (and so log in). */
   wouldOpenConnection(): boolean {
     const pool = this.active?.pool;
-    return !pool || (pool.idleCount === 0 && pool.totalCount < pool.options.max);
+    if (!pool) return true;
+    // The limit is never above config.max: a full pool (the busy steady state) skips its getter.
+    const total = pool.totalCount;
+    return pool.idleCount === 0 && total < this.deps.config.max && total < pool.options.max;
   }
 
   /** A new secret arrived: a new identity gets a new generation, the same identity keeps its connections. */

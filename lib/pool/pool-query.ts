@@ -26,7 +26,8 @@ export function runQuery(checkout: PoolCheckout, text: string | pg.QueryConfig, 
     const onError = (error: Error) => {
       if (release(error)) callback(error);
     };
-    client.once('error', onError);
+    // `on`, not `once`: release() removes it either way, and once() costs a wrapper per query.
+    client.on('error', onError);
     try {
       // pg takes a config object and undefined values here too (a config keeps its own values);
       // @types/pg types only the text-and-array form of this overload.

@@ -154,4 +154,25 @@ describe('EntraPgPool query path', () => {
       await authority.close();
     }
   });
+
+  it('hands a socket error in the middle of a query to its caller, not to the process, and serves the next caller anew', async () => {
+    const authority = await newRole(db, 60_000);
+    const app = await bootPool(db, { credential: authority, pool: { max: 1 } });
+    try {
+      await noUncaught(async () => {
+        let checkedOut: pg.PoolClient | undefined;
+        app.pool.on('acquire', (client: pg.PoolClient) => (checkedOut = client));
+        const pid = (await app.pool.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;
+        const inFlight = app.pool.query('SELECT pg_sleep(3)').catch((e: unknown) => e);
+        await sleep(200);
+        const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+        (checkedOut as unknown as { connection: { stream: { destroy(error: Error): void } } }).connection.stream.destroy(reset);
+        expect(await inFlight).toBe(reset);
+        expect((await app.pool.query('SELECT pg_backend_pid() AS pid')).rows[0].pid).not.toBe(pid);
+      });
+    } finally {
+      await app.close();
+      await authority.close();
+    }
+  });
 });
