@@ -68,7 +68,7 @@ describe('the packed package, as an app imports it', () => {
     user,
     isEntraPgPool: true,
     health: expect.stringMatching(/^EntraPgConfigError: EntraPgHealthIndicator needs @nestjs\/terminus.*npm i @nestjs\/terminus/),
-    noIdentity: expect.stringMatching(/^EntraPgConfigError: EntraPgModule "default": no credential was given and @azure\/identity is not installed/),
+    noIdentity: expect.stringMatching(/^EntraPgConfigError: EntraPgModule "x": no credential was given and @azure\/identity is not installed/),
     deepImport: 'ERR_PACKAGE_PATH_NOT_EXPORTED',
   });
 
