@@ -183,10 +183,23 @@ describe('EntraPgModule', () => {
     try {
       const pool = module.get<pg.Pool>(PG_POOL);
       expect((await pool.query('SELECT current_user AS u')).rows[0].u).toBe('overridden_source');
-      expect(module.get(getEntraPgConnectionToken()).status()).toMatchObject({ label: 'static password' });
+      // The source in use decides: a fixed password is read once, never polled like the vault it replaced.
+      expect(module.get(getEntraPgConnectionToken()).status()).toMatchObject({ label: 'static password', nextRefreshAt: undefined });
     } finally {
       await module.close();
     }
+  });
+
+  it('checks the source PG_SECRET_SOURCE was overridden with as it checks the `source` option (shape, TLS)', async () => {
+    const options = { host: db.host, port: db.port, password: 'unused', user: 'u', retryAttempts: 0 };
+    const needsTls = new CallbackSource(() => Promise.reject(new Error('must not be asked')), { label: 'RDS IAM token' });
+    Object.defineProperty(needsTls, 'requiresTls', { value: true });
+    const tlsError = await bootError(compile([EntraPgModule.forRoot(options)]).overrideProvider(PG_SECRET_SOURCE).useValue(needsTls));
+    expect(tlsError).toBeInstanceOf(EntraPgConfigError);
+    expect((tlsError as Error).message).toMatch(/RDS IAM tokens are accepted only over TLS, and ssl is off for 127\.0\.0\.1/);
+    const shapeError = await bootError(compile([EntraPgModule.forRoot(options)]).overrideProvider(PG_SECRET_SOURCE).useValue({ fetch: async () => ({ password: 'p' }) }));
+    expect(shapeError).toBeInstanceOf(EntraPgConfigError);
+    expect((shapeError as Error).message).toMatch(/PG_SECRET_SOURCE must implement PgSecretSource: a non-empty `label`/);
   });
 
   it('uses no managed-identity probe by default outside production (developer chain only)', async () => {
