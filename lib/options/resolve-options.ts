@@ -89,12 +89,15 @@ export function resolveOptions(options: unknown, connectionName: string, env: No
   const password = o.password;
   if (password !== undefined && (typeof password !== 'string' || password === '')) throw fail('password must be a non-empty string.');
 
-  const host = text(o.host ?? env.PGHOST, o.host === undefined ? 'PGHOST' : 'host');
+  // An empty libpq variable counts as unset, as in pg (PGAPPNAME= in an env file); an empty option is a mistake.
+  const fromEnv = (name: string): string | undefined => (env[name]?.trim() ? env[name] : undefined);
+  const host = text(o.host ?? fromEnv('PGHOST'), o.host === undefined ? 'PGHOST' : 'host');
   if (host === undefined) throw fail('no PostgreSQL host: set the `host` option or PGHOST.');
-  const port = o.port === undefined && env.PGPORT ? Number(env.PGPORT) : o.port;
-  const user = text(o.user ?? env.PGUSER, o.user === undefined ? 'PGUSER' : 'user');
-  const database = text(o.database ?? env.PGDATABASE, o.database === undefined ? 'PGDATABASE' : 'database') ?? ENTRA_PG_DEFAULTS.database;
-  const applicationName = text(o.applicationName ?? env.PGAPPNAME, o.applicationName === undefined ? 'PGAPPNAME' : 'applicationName');
+  const envPort = fromEnv('PGPORT');
+  const port = o.port === undefined && envPort !== undefined ? Number(envPort) : o.port;
+  const user = text(o.user ?? fromEnv('PGUSER'), o.user === undefined ? 'PGUSER' : 'user');
+  const database = text(o.database ?? fromEnv('PGDATABASE'), o.database === undefined ? 'PGDATABASE' : 'database') ?? ENTRA_PG_DEFAULTS.database;
+  const applicationName = text(o.applicationName ?? fromEnv('PGAPPNAME'), o.applicationName === undefined ? 'PGAPPNAME' : 'applicationName');
   const scope = text(o.scope, 'scope') ?? ENTRA_PG_DEFAULTS.scope;
   if (password !== undefined && user === undefined) throw fail('a static password needs a user: set the `user` option or PGUSER.');
 
