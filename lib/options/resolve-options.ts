@@ -168,13 +168,17 @@ export function resolveOptions(options: unknown, connectionName: string, env: No
     insecureTransport: tls.insecure,
     sslOffBecause: tls.ssl !== false ? undefined : o.ssl === false ? 'ssl: false' : env.PGSSLMODE ? `PGSSLMODE=${env.PGSSLMODE}` : undefined,
   };
-  return resolvedSource === undefined ? resolved : withSource(resolved, resolvedSource);
+  // A secret that never changes is read once; only a rotating one is polled. Whether the source needs
+  // TLS is checked by withSource() on the source in use: a test may replace this one on PG_SECRET_SOURCE.
+  if (resolvedSource?.neverRotates === true) resolved.refresh.intervalMs = undefined;
+  return resolved;
 }
 
 /**
- * The options as they apply to the source the connection actually reads: the `source` or
- * `password` option, or whatever PG_SECRET_SOURCE was overridden with (checked here too, since an
- * override never went through resolveOptions). A copy: the options of the module are not changed.
+ * The options as they apply to the source the connection actually reads, at bootstrap: the
+ * `source` or `password` option, or whatever PG_SECRET_SOURCE was overridden with (its shape is
+ * checked here, since an override never went through resolveOptions). A copy: the options of the
+ * module are not changed.
  */
 export function withSource(options: ResolvedEntraPgOptions, source: PgSecretSource): ResolvedEntraPgOptions {
   const name = options.connectionName;
