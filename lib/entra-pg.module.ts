@@ -22,7 +22,7 @@ import type { EntraTokenCredential } from './interfaces/token-credential.interfa
 import { EntraPgConnection } from './connection/entra-pg.connection.js';
 import { startMetrics } from './metrics/start-metrics.js';
 import { EntraPgHealthIndicator } from './health/entra-pg.health.js';
-import { resolveOptions } from './options/resolve-options.js';
+import { resolveOptions, withSource } from './options/resolve-options.js';
 import type { ResolvedEntraPgOptions } from './options/resolved-options.interface.js';
 import { createDefaultCredential } from './sources/entra-default-credential.js';
 import { EntraTokenSource } from './sources/entra-token.source.js';
@@ -93,7 +93,8 @@ export class EntraPgModule {
         inject: [optionsToken, sourceToken, ModulesContainer],
         useFactory: async (options: ResolvedEntraPgOptions, source: PgSecretSource, modules: ModulesContainer) => {
           assertUniqueConnectionName(modules, EntraPgModule, connectionToken, name);
-          const connection = new EntraPgConnection(name, options, source);
+          // The source may have been overridden: its needs (TLS, polling) are checked on the one in use.
+          const connection = new EntraPgConnection(name, withSource(options, source), source);
           if (options.metrics) connection.metrics = await startMetrics(connection);
           if (!options.lazyConnect) {
             try {

@@ -183,10 +183,39 @@ describe('EntraPgModule', () => {
     try {
       const pool = module.get<pg.Pool>(PG_POOL);
       expect((await pool.query('SELECT current_user AS u')).rows[0].u).toBe('overridden_source');
-      expect(module.get(getEntraPgConnectionToken()).status()).toMatchObject({ label: 'static password' });
+      // The source in use decides: a fixed password is read once, never polled like the vault it replaced.
+      expect(module.get(getEntraPgConnectionToken()).status()).toMatchObject({ label: 'static password', nextRefreshAt: undefined });
     } finally {
       await module.close();
     }
+  });
+
+  it('lets a test replace a TLS-only source (RDS IAM) on PG_SECRET_SOURCE and boot against a local server without TLS', async () => {
+    await db.createRole('replaced_tls_source');
+    await db.adminPool.query("ALTER ROLE replaced_tls_source PASSWORD 'local-pw'");
+    const production = new CallbackSource(() => Promise.reject(new Error('the configured source must not be used')), { label: 'RDS IAM token' });
+    Object.defineProperty(production, 'requiresTls', { value: true });
+    const module = await compile([EntraPgModule.forRoot({ host: db.host, port: db.port, source: production, retryAttempts: 0 })])
+      .overrideProvider(PG_SECRET_SOURCE)
+      .useValue(new StaticPasswordSource('local-pw', 'replaced_tls_source'))
+      .compile();
+    try {
+      expect((await module.get<pg.Pool>(PG_POOL).query('SELECT current_user AS u')).rows[0].u).toBe('replaced_tls_source');
+    } finally {
+      await module.close();
+    }
+  });
+
+  it('checks the source PG_SECRET_SOURCE was overridden with as it checks the `source` option (shape, TLS)', async () => {
+    const options = { host: db.host, port: db.port, password: 'unused', user: 'u', retryAttempts: 0 };
+    const needsTls = new CallbackSource(() => Promise.reject(new Error('must not be asked')), { label: 'RDS IAM token' });
+    Object.defineProperty(needsTls, 'requiresTls', { value: true });
+    const tlsError = await bootError(compile([EntraPgModule.forRoot(options)]).overrideProvider(PG_SECRET_SOURCE).useValue(needsTls));
+    expect(tlsError).toBeInstanceOf(EntraPgConfigError);
+    expect((tlsError as Error).message).toMatch(/RDS IAM tokens are accepted only over TLS, and ssl is off for 127\.0\.0\.1 \(a loopback address: TLS is off unless asked for\) pass ssl: \{ ca \}/);
+    const shapeError = await bootError(compile([EntraPgModule.forRoot(options)]).overrideProvider(PG_SECRET_SOURCE).useValue({ fetch: async () => ({ password: 'p' }) }));
+    expect(shapeError).toBeInstanceOf(EntraPgConfigError);
+    expect((shapeError as Error).message).toMatch(/PG_SECRET_SOURCE must implement PgSecretSource: a non-empty `label`/);
   });
 
   it('uses no managed-identity probe by default outside production (developer chain only)', async () => {

@@ -2,6 +2,7 @@ import { EntraPgConfigError } from '../entra-pg.errors.js';
 import type { EntraPgModuleOptions, EntraPgReservedPgOption } from '../interfaces/entra-pg-options.interface.js';
 import { decideTls } from './tls-policy.js';
 import { MAX_TIMER_MS, type RefreshSettings } from '../refresh/refresh-schedule.js';
+import type { PgSecretSource } from '../sources/pg-secret-source.interface.js';
 import { StaticPasswordSource } from '../sources/static-password.source.js';
 import { DEFAULT_REFRESH_SETTINGS, ENTRA_PG_DEFAULTS } from './entra-pg.defaults.js';
 import type { ResolvedEntraPgOptions } from './resolved-options.interface.js';
@@ -84,19 +85,19 @@ export function resolveOptions(options: unknown, connectionName: string, env: No
   if (o.credential !== undefined && typeof (o.credential as { getToken?: unknown } | null)?.getToken !== 'function') {
     throw fail('credential must be a TokenCredential (an object with getToken(), such as ManagedIdentityCredential).');
   }
-  const source = o.source as { fetch?: unknown; label?: unknown } | null | undefined;
-  if (source !== undefined && (typeof source?.fetch !== 'function' || typeof source.label !== 'string' || source.label === '')) {
-    throw fail('source must implement PgSecretSource: a non-empty `label` and `fetch(signal): Promise<{ password, user?, expiresAt?, refreshAfter? }>`.');
-  }
+  if (o.source !== undefined) checkSourceShape(o.source, 'source', connectionName);
   const password = o.password;
   if (password !== undefined && (typeof password !== 'string' || password === '')) throw fail('password must be a non-empty string.');
 
-  const host = text(o.host ?? env.PGHOST, o.host === undefined ? 'PGHOST' : 'host');
+  // An empty libpq variable counts as unset, as in pg (PGAPPNAME= in an env file); an empty option is a mistake.
+  const fromEnv = (name: string): string | undefined => (env[name]?.trim() ? env[name] : undefined);
+  const host = text(o.host ?? fromEnv('PGHOST'), o.host === undefined ? 'PGHOST' : 'host');
   if (host === undefined) throw fail('no PostgreSQL host: set the `host` option or PGHOST.');
-  const port = o.port === undefined && env.PGPORT ? Number(env.PGPORT) : o.port;
-  const user = text(o.user ?? env.PGUSER, o.user === undefined ? 'PGUSER' : 'user');
-  const database = text(o.database ?? env.PGDATABASE, o.database === undefined ? 'PGDATABASE' : 'database') ?? ENTRA_PG_DEFAULTS.database;
-  const applicationName = text(o.applicationName ?? env.PGAPPNAME, o.applicationName === undefined ? 'PGAPPNAME' : 'applicationName');
+  const envPort = fromEnv('PGPORT');
+  const port = o.port === undefined && envPort !== undefined ? Number(envPort) : o.port;
+  const user = text(o.user ?? fromEnv('PGUSER'), o.user === undefined ? 'PGUSER' : 'user');
+  const database = text(o.database ?? fromEnv('PGDATABASE'), o.database === undefined ? 'PGDATABASE' : 'database') ?? ENTRA_PG_DEFAULTS.database;
+  const applicationName = text(o.applicationName ?? fromEnv('PGAPPNAME'), o.applicationName === undefined ? 'PGAPPNAME' : 'applicationName');
   const scope = text(o.scope, 'scope') ?? ENTRA_PG_DEFAULTS.scope;
   if (password !== undefined && user === undefined) throw fail('a static password needs a user: set the `user` option or PGUSER.');
 
@@ -135,16 +136,8 @@ export function resolveOptions(options: unknown, connectionName: string, env: No
   };
   const resolvedSource: ResolvedEntraPgOptions['source'] =
     password !== undefined ? new StaticPasswordSource(password, user) : (o.source as ResolvedEntraPgOptions['source']);
-  if (resolvedSource?.requiresTls === true && tls.ssl === false) {
-    throw fail(
-      `${resolvedSource.label}s are accepted only over TLS, and ssl is off for ${host}${o.ssl === false ? ' (ssl: false)' : env.PGSSLMODE ? ` (PGSSLMODE=${env.PGSSLMODE})` : ''}. ` +
-        'Remove that setting, or pass ssl: { ca } with the server\'s certificate authority.',
-    );
-  }
-  // A secret that never changes is read once; only a rotating one is polled.
-  if (resolvedSource?.neverRotates === true) settings.intervalMs = undefined;
 
-  return {
+  const resolved: ResolvedEntraPgOptions = {
     connectionName,
     pool: {
       host,
@@ -173,5 +166,43 @@ export function resolveOptions(options: unknown, connectionName: string, env: No
     consumerEnd,
     metrics: flag('metrics'),
     insecureTransport: tls.insecure,
+    sslOffBecause: tls.ssl !== false ? undefined : o.ssl === false ? 'ssl: false' : env.PGSSLMODE ? `PGSSLMODE=${env.PGSSLMODE}` : undefined,
   };
+  // A secret that never changes is read once; only a rotating one is polled. Whether the source needs
+  // TLS is checked by withSource() on the source in use: a test may replace this one on PG_SECRET_SOURCE.
+  if (resolvedSource?.neverRotates === true) resolved.refresh.intervalMs = undefined;
+  return resolved;
+}
+
+/**
+ * The options as they apply to the source the connection actually reads, at bootstrap: the
+ * `source` or `password` option, or whatever PG_SECRET_SOURCE was overridden with (its shape is
+ * checked here, since an override never went through resolveOptions). A copy: the options of the
+ * module are not changed.
+ */
+export function withSource(options: ResolvedEntraPgOptions, source: PgSecretSource): ResolvedEntraPgOptions {
+  const name = options.connectionName;
+  if (source !== options.source) checkSourceShape(source, 'PG_SECRET_SOURCE', name);
+  if (source.requiresTls === true && options.pool.ssl === false) {
+    // Nothing to remove when loopback left TLS off by default (an SSH tunnel or a local proxy to the server).
+    const fix = options.sslOffBecause === undefined ? ' (a loopback address: TLS is off unless asked for)' : ` (${options.sslOffBecause}). Remove that setting, or`;
+    throw new EntraPgConfigError(
+      `EntraPgModule "${name}": ${source.label}s are accepted only over TLS, and ssl is off for ${options.pool.host}${fix} ` +
+        'pass ssl: { ca } with the server\'s certificate authority.',
+      name,
+    );
+  }
+  // A secret that never changes is read once; only a rotating one is polled.
+  return source.neverRotates === true ? { ...options, refresh: { ...options.refresh, intervalMs: undefined } } : options;
+}
+
+function checkSourceShape(value: unknown, what: string, connectionName: string): void {
+  const source = value as { fetch?: unknown; label?: unknown } | null;
+  if (typeof source?.fetch !== 'function' || typeof source.label !== 'string' || source.label === '') {
+    throw new EntraPgConfigError(
+      `EntraPgModule "${connectionName}": ${what} must implement PgSecretSource: a non-empty \`label\` and ` +
+        '`fetch(signal): Promise<{ password, user?, expiresAt?, refreshAfter? }>`.',
+      connectionName,
+    );
+  }
 }

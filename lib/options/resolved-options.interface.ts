@@ -29,4 +29,6 @@ export interface ResolvedEntraPgOptions {
   metrics: boolean;
   /** Why the secret may travel without verified TLS (the app opted out); logged once at bootstrap. */
   insecureTransport: string | undefined;
+  /** Which setting turned TLS off ("ssl: false", "PGSSLMODE=disable"); undefined when TLS is on or loopback left it off. */
+  sslOffBecause: string | undefined;
 }

@@ -1,6 +1,6 @@
 import { CallbackSource, EntraPgConfigError, StaticPasswordSource } from '../../lib/index.js';
 import { DEFAULT_REFRESH_SETTINGS, ENTRA_PG_DEFAULTS } from '../../lib/options/entra-pg.defaults.js';
-import { resolveOptions } from '../../lib/options/resolve-options.js';
+import { resolveOptions, withSource } from '../../lib/options/resolve-options.js';
 
 const resolvePoolConfig = (options: object, name: string, env: NodeJS.ProcessEnv) => resolveOptions(options, name, env).pool;
 
@@ -33,6 +33,14 @@ describe('resolveOptions: where to connect', () => {
     expect(() => resolvePoolConfig({}, 'reports', {})).toThrow(EntraPgConfigError);
     expect(() => resolvePoolConfig({}, 'reports', {})).toThrow(/EntraPgModule "reports": no PostgreSQL host: set the `host` option or PGHOST/);
     expect(() => resolvePoolConfig({}, 'default', { PGHOST: 'h', PGPORT: 'abc' })).toThrow(/PGPORT must be a positive integer of at most 65535/);
+  });
+
+  it('treats an empty libpq variable as unset, as pg does (PGAPPNAME= in an env file booted before 0.2)', () => {
+    const empty = { PGHOST: 'h', PGPORT: '', PGDATABASE: '', PGUSER: '', PGAPPNAME: '' };
+    expect(resolveOptions({}, 'default', empty).pool).toMatchObject({ port: 5432, database: 'postgres', user: undefined, applicationName: undefined });
+    expect(() => resolvePoolConfig({}, 'reports', { PGHOST: ' ' })).toThrow(/EntraPgModule "reports": no PostgreSQL host: set the `host` option or PGHOST/);
+    // An empty option in code is still a mistake worth a message.
+    expect(() => resolvePoolConfig({ host: 'h', applicationName: '' }, 'default', {})).toThrow(/applicationName must be a non-empty string/);
   });
 });
 
@@ -72,11 +80,13 @@ describe('resolveOptions: defaults, sources and one wording per check', () => {
 
   it('refuses a source that needs TLS on a connection without it, and lets it through with TLS', () => {
     const rdsLike = { label: 'RDS IAM token', requiresTls: true, fetch: async () => ({ password: 'p' }) };
-    expect(() => resolveOptions({ host: 'localhost', source: rdsLike }, 'orders', {})).toThrow(
+    // Checked on the source the connection uses (withSource, at bootstrap), which a test may have replaced.
+    const check = (options: object) => withSource(resolveOptions({ source: rdsLike, ...options }, 'orders', {}), rdsLike);
+    expect(() => check({ host: 'localhost' })).toThrow(
       /EntraPgModule "orders": RDS IAM tokens are accepted only over TLS, and ssl is off for localhost/,
     );
-    expect(() => resolveOptions({ host: 'db.internal', source: rdsLike, ssl: false, allowInsecureTransport: true }, 'orders', {})).toThrow(/\(ssl: false\)/);
-    expect(resolveOptions({ host: 'localhost', source: rdsLike, ssl: { ca: 'pem' } }, 'orders', {}).pool.ssl).toEqual({ ca: 'pem' });
+    expect(() => check({ host: 'db.internal', ssl: false, allowInsecureTransport: true })).toThrow(/\(ssl: false\)/);
+    expect(check({ host: 'localhost', ssl: { ca: 'pem' } }).pool.ssl).toEqual({ ca: 'pem' });
   });
 
   it('words each kind of check once: option name, what it must be, the connection', () => {
