@@ -212,7 +212,7 @@ describe('EntraPgModule', () => {
     Object.defineProperty(needsTls, 'requiresTls', { value: true });
     const tlsError = await bootError(compile([EntraPgModule.forRoot(options)]).overrideProvider(PG_SECRET_SOURCE).useValue(needsTls));
     expect(tlsError).toBeInstanceOf(EntraPgConfigError);
-    expect((tlsError as Error).message).toMatch(/RDS IAM tokens are accepted only over TLS, and ssl is off for 127\.0\.0\.1 \(a loopback address: TLS is off unless asked for\) pass ssl: \{ ca \}/);
+    expect((tlsError as Error).message).toMatch(/RDS IAM tokens are accepted only over TLS, and ssl is off for 127\.0\.0\.1 \(a loopback address: TLS is off unless asked for\); pass ssl: \{ ca \}/);
     const shapeError = await bootError(compile([EntraPgModule.forRoot(options)]).overrideProvider(PG_SECRET_SOURCE).useValue({ fetch: async () => ({ password: 'p' }) }));
     expect(shapeError).toBeInstanceOf(EntraPgConfigError);
     expect((shapeError as Error).message).toMatch(/PG_SECRET_SOURCE must implement PgSecretSource: a non-empty `label`/);

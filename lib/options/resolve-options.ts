@@ -185,7 +185,7 @@ export function withSource(options: ResolvedEntraPgOptions, source: PgSecretSour
   if (source !== options.source) checkSourceShape(source, 'PG_SECRET_SOURCE', name);
   if (source.requiresTls === true && options.pool.ssl === false) {
     // Nothing to remove when loopback left TLS off by default (an SSH tunnel or a local proxy to the server).
-    const fix = options.sslOffBecause === undefined ? ' (a loopback address: TLS is off unless asked for)' : ` (${options.sslOffBecause}). Remove that setting, or`;
+    const fix = options.sslOffBecause === undefined ? ' (a loopback address: TLS is off unless asked for);' : ` (${options.sslOffBecause}). Remove that setting, or`;
     throw new EntraPgConfigError(
       `EntraPgModule "${name}": ${source.label}s are accepted only over TLS, and ssl is off for ${options.pool.host}${fix} ` +
         'pass ssl: { ca } with the server\'s certificate authority.',

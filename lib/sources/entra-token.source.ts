@@ -9,7 +9,10 @@ import { SecretSourceError } from './secret-source.error.js';
 export interface EntraTokenSourceOptions {
   /** Default `https://ossrdbms-aad.database.windows.net/.default` (Azure Database for PostgreSQL). */
   scope?: string;
-  /** The role to log in as; default: read from the token's claims (a user-assigned identity's name, a UPN). */
+  /**
+   * The role to log in as; default: read from the token's claims (a user-assigned identity's name, a UPN).
+   * Built by the module, it is the `user` option or PGUSER; built by hand for `source`, pass it here.
+   */
   user?: string;
   /** Where "Logging in as …" is logged. */
   logger?: LoggerService;
