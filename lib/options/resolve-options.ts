@@ -134,10 +134,7 @@ export function resolveOptions(options: unknown, connectionName: string, env: No
     intervalMs: refreshNumber('intervalMs', { positive: true }),
     timeoutMs: refreshNumber('timeoutMs', { positive: true }),
   };
-  const resolvedSource: ResolvedEntraPgOptions['source'] =
-    password !== undefined ? new StaticPasswordSource(password, user) : (o.source as ResolvedEntraPgOptions['source']);
-
-  const resolved: ResolvedEntraPgOptions = {
+  return {
     connectionName,
     pool: {
       host,
@@ -156,7 +153,7 @@ export function resolveOptions(options: unknown, connectionName: string, env: No
       pg: pg as ResolvedEntraPgOptions['pool']['pg'],
     },
     refresh: settings,
-    source: resolvedSource,
+    source: password !== undefined ? new StaticPasswordSource(password, user) : (o.source as ResolvedEntraPgOptions['source']),
     credential: o.credential as ResolvedEntraPgOptions['credential'],
     scope,
     lazyConnect: flag('lazyConnect'),
@@ -168,10 +165,8 @@ export function resolveOptions(options: unknown, connectionName: string, env: No
     insecureTransport: tls.insecure,
     sslOffBecause: tls.ssl !== false ? undefined : o.ssl === false ? 'ssl: false' : env.PGSSLMODE ? `PGSSLMODE=${env.PGSSLMODE}` : undefined,
   };
-  // A secret that never changes is read once; only a rotating one is polled. Whether the source needs
-  // TLS is checked by withSource() on the source in use: a test may replace this one on PG_SECRET_SOURCE.
-  if (resolvedSource?.neverRotates === true) resolved.refresh.intervalMs = undefined;
-  return resolved;
+  // Whether the source needs TLS and whether it is polled is decided by withSource(), on the source
+  // in use: a test may replace this one on PG_SECRET_SOURCE.
 }
 
 /**

@@ -67,9 +67,12 @@ describe('resolveOptions: defaults, sources and one wording per check', () => {
   it('builds the static source from `password`, read once and never polled', async () => {
     const resolved = resolve({ user: 'dev', password: 'local-only' });
     expect(resolved.source).toBeInstanceOf(StaticPasswordSource);
-    expect(resolved.refresh.intervalMs).toBeUndefined();
+    expect(withSource(resolved, resolved.source!).refresh.intervalMs).toBeUndefined();
     await expect(resolved.source!.fetch(new AbortController().signal)).resolves.toEqual({ user: 'dev', password: 'local-only' });
-    expect(resolve({ source: new CallbackSource(async () => ({ password: 'p' })) }).refresh.intervalMs).toBe(DEFAULT_REFRESH_SETTINGS.intervalMs);
+    const rotating = new CallbackSource(async () => ({ password: 'p' }));
+    expect(withSource(resolve({ source: rotating }), rotating).refresh.intervalMs).toBe(DEFAULT_REFRESH_SETTINGS.intervalMs);
+    // A rotating source put on PG_SECRET_SOURCE in place of a static password is polled.
+    expect(withSource(resolved, rotating).refresh.intervalMs).toBe(DEFAULT_REFRESH_SETTINGS.intervalMs);
   });
 
   it("refuses 0.1's `credentials` with the recipe that replaces it", () => {
