@@ -6,7 +6,7 @@ import type { PoolChanges } from './pool-changes.js';
 import { toPgPoolConfig } from './pool-config.js';
 import { type Generation, RetiredGenerationError } from './pool-generation.js';
 import type { EntraPgPoolHost } from './pool-host.interface.js';
-import { trackedClientClass } from './tracked-client.js';
+import { withTrackedClients } from './tracked-client.js';
 
 /** Share of a connection's lifetime taken off at random, so connections do not all recycle together. */
 const LIFETIME_JITTER = 0.2;
@@ -65,10 +65,12 @@ export class PoolGenerations {
     const previous = this.active;
     const sockets = new Set<pg.Client>();
     const generation: Generation = { pool: undefined as unknown as pg.Pool, user, retired: false, sockets, ended: false };
-    const config: pg.PoolConfig = {
-      ...toPgPoolConfig(this.deps.config, user, () => this.password(generation)),
-      Client: trackedClientClass(generation, this.deps.refresher, this.host, () => this.socketClosed(generation)),
-    };
+    const config = withTrackedClients(toPgPoolConfig(this.deps.config, user, () => this.password(generation)), {
+      generation,
+      refresher: this.deps.refresher,
+      host: this.host,
+      onClosed: () => this.socketClosed(generation),
+    });
     generation.pool = new pg.Pool(config);
     this.limitSize(generation);
     this.jitterLifetime(generation.pool);

@@ -79,6 +79,29 @@ describe('rotation to a new identity', () => {
     }
   });
 
+  it('every generation of every pool makes its clients from one class, so pg\'s property reads stay monomorphic', async () => {
+    await db.adminPool.query(`ALTER ROLE vault_a PASSWORD 'secret-a-1'`);
+    const first = await bootPool(db, { source: vaultSource(new RotatingVault()), pool: { max: 2 } });
+    const second = await bootPool(db, { source: vaultSource(new RotatingVault()), pool: { max: 2 } });
+    try {
+      const classOf = async (pool: pg.Pool) => {
+        const client = await pool.connect();
+        client.release();
+        return client.constructor;
+      };
+      const before = await classOf(first.pool);
+      await (first.pool as EntraPgPool).rotate();
+      await (first.pool as EntraPgPool).rotate();
+      expect(first.connection.status().rotations).toBe(2);
+      expect(await classOf(first.pool)).toBe(before);
+      expect(await classOf(second.pool)).toBe(before);
+      expect(before).not.toBe(pg.Client);
+    } finally {
+      await first.close();
+      await second.close();
+    }
+  });
+
   it('never exceeds pool.max across generations while the old one drains, and the old one opens no login', async () => {
     await db.adminPool.query(`ALTER ROLE vault_a PASSWORD 'secret-a-1'`);
     const vault = new RotatingVault();
