@@ -12,9 +12,14 @@ interface Variant {
   /** Median over rounds of this round's figure divided by raw's in the same round. */
   qpsRatio: number;
   cpuRatio: number;
+  /** 95 % confidence interval of each median (distribution-free, from the rounds' order statistics). */
+  qpsRatioCi: [number, number];
+  cpuRatioCi: [number, number];
   /** Each round's ratios, in round order. */
   qpsRatios: number[];
   cpuRatios: number[];
+  /** Connections opened during the measured rounds: 0 when every round ran on a warm pool. */
+  connectionsOpened: number;
 }
 
 export interface DirectFigures {
@@ -26,6 +31,7 @@ export interface DirectFigures {
   poolMax: number;
   rawQps: number;
   rawCpuUsPerQuery: number;
+  rawConnectionsOpened: number;
   /** nestjs-entra-pg with a static password, with a token credential (one long-lived token), and the latter with OpenTelemetry metrics on. */
   staticPassword: Variant;
   tokenSource: Variant;
@@ -34,6 +40,7 @@ export interface DirectFigures {
 
 interface Queryable {
   query(sql: string): Promise<unknown>;
+  on(event: 'connect', listener: () => void): unknown;
 }
 
 export interface DirectSettings {
@@ -44,6 +51,13 @@ export interface DirectSettings {
 }
 
 let runs = 0;
+
+/**
+ * Longer than the other implementations' rounds together: with pg's 10 s default, a pool idle
+ * while the other three run was closed before some of its rounds and not others, so a round
+ * measured logins (SCRAM costs milliseconds of CPU each) instead of the query path.
+ */
+const IDLE_TIMEOUT_MS = 600_000;
 
 /**
  * The pool wrapper's own cost, without the login relay: raw pg.Pool, nestjs-entra-pg with a static
@@ -61,10 +75,10 @@ export async function direct(db: TestPostgres, settings: DirectSettings, via?: {
   await db.createRole(tokenRole);
   await db.adminPool.query(`ALTER ROLE ${rawRole} PASSWORD 'bench-direct'`);
   const base = { host: via?.host ?? db.host, port: via?.port ?? db.port, database: 'postgres' };
-  const raw = new pg.Pool({ ...base, user: rawRole, password: 'bench-direct', max: settings.poolMax });
+  const raw = new pg.Pool({ ...base, user: rawRole, password: 'bench-direct', max: settings.poolMax, idleTimeoutMillis: IDLE_TIMEOUT_MS });
   const authority = new LocalTokenAuthority({ admin: db.admin, role: tokenRole, lifetimeMs: 3_600_000, cacheForMs: 3_600_000 });
   const boot = async (options: EntraPgModuleOptions) => {
-    const module = await Test.createTestingModule({ imports: [EntraPgModule.forRoot({ ...base, pool: { max: settings.poolMax }, ...options })] })
+    const module = await Test.createTestingModule({ imports: [EntraPgModule.forRoot({ ...base, pool: { max: settings.poolMax, idleTimeoutMillis: IDLE_TIMEOUT_MS }, ...options })] })
       .setLogger(false as never)
       .compile();
     await module.init();
@@ -96,6 +110,8 @@ export async function direct(db: TestPostgres, settings: DirectSettings, via?: {
   type Key = keyof typeof impls;
   const keys = Object.keys(impls) as Key[];
   for (const key of keys) await measure(impls[key]);
+  const opened = Object.fromEntries(keys.map((key) => [key, 0])) as Record<Key, number>;
+  for (const key of keys) impls[key].on('connect', () => (opened[key] += 1));
   const samples = Object.fromEntries(keys.map((key) => [key, [] as Array<{ qps: number; cpuUs: number }>])) as Record<Key, Array<{ qps: number; cpuUs: number }>>;
   for (let round = 0; round < settings.rounds; round += 1) {
     // Rotate the order so none always runs first after a pause.
@@ -117,11 +133,6 @@ export async function direct(db: TestPostgres, settings: DirectSettings, via?: {
   // A burst of other work on the shared machine lands in a few measurements, not all: ratios are
   // taken within a round (raw ran minutes-apart rounds on different machine load otherwise) and
   // their median is reported, so one disturbed round does not move the result.
-  const median = (list: number[]) => {
-    const sorted = [...list].sort((a, b) => a - b);
-    const mid = sorted.length >> 1;
-    return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-  };
   const figures = (key: Exclude<Key, 'raw'>): Variant => {
     const qpsRatios = samples[key].map((s, round) => s.qps / samples.raw[round]!.qps);
     const cpuRatios = samples[key].map((s, round) => s.cpuUs / samples.raw[round]!.cpuUs);
@@ -130,8 +141,11 @@ export async function direct(db: TestPostgres, settings: DirectSettings, via?: {
       cpuUsPerQuery: mean(samples[key], 'cpuUs'),
       qpsRatio: median(qpsRatios),
       cpuRatio: median(cpuRatios),
+      qpsRatioCi: medianInterval(qpsRatios),
+      cpuRatioCi: medianInterval(cpuRatios),
       qpsRatios,
       cpuRatios,
+      connectionsOpened: opened[key],
     };
   };
   return {
@@ -142,8 +156,30 @@ export async function direct(db: TestPostgres, settings: DirectSettings, via?: {
     poolMax: settings.poolMax,
     rawQps,
     rawCpuUsPerQuery: rawCpu,
+    rawConnectionsOpened: opened.raw,
     staticPassword: figures('static'),
     tokenSource: figures('token'),
     tokenSourceWithMetrics: figures('metrics'),
   };
+}
+
+function median(list: number[]): number {
+  const sorted = [...list].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * A 95 % confidence interval for the median of `list`, with no assumption about how the rounds
+ * are distributed: the order statistics of rank ⌊n/2 − 0.98·√n⌋ and ⌈1 + n/2 + 0.98·√n⌉ (the
+ * normal approximation of the binomial).
+ * With the machine's ±10 % round-to-round noise, this is what says whether 0.98 × is met or not.
+ */
+function medianInterval(list: number[]): [number, number] {
+  const sorted = [...list].sort((a, b) => a - b);
+  const n = sorted.length;
+  const half = 0.98 * Math.sqrt(n);
+  const low = Math.max(0, Math.floor(n / 2 - half) - 1);
+  const high = Math.min(n - 1, Math.ceil(1 + n / 2 + half) - 1);
+  return [sorted[low]!, sorted[high]!];
 }

@@ -76,8 +76,10 @@ export function markdownTable(result: BenchResult): string {
     );
   }
   const o = result.overhead;
+  const variant = (v: DirectFigures['tokenSource']) =>
+    `**${f(v.qpsRatio, 3)} × raw** qps [${f(v.qpsRatioCi[0], 3)}–${f(v.qpsRatioCi[1], 3)}], ${f(v.cpuRatio, 3)} × raw CPU per query [${f(v.cpuRatioCi[0], 3)}–${f(v.cpuRatioCi[1], 3)}]`;
   const directLine = (d: DirectFigures) =>
-    `${d.path === 'pgbouncer' ? 'Through PgBouncer (transaction mode, loopback)' : 'Direct to PostgreSQL, no relay'} (${d.rounds} alternating rounds × ${d.queriesPerRound} queries, ${d.concurrency} workers on a pool of ${d.poolMax}): raw pg.Pool ${f(d.rawQps, 0)} qps, ${f(d.rawCpuUsPerQuery, 2)} µs CPU per query; nestjs-entra-pg with a static password **${f(d.staticPassword.qpsRatio, 3)} × raw** qps, ${f(d.staticPassword.cpuRatio, 3)} × raw CPU per query; with a token credential **${f(d.tokenSource.qpsRatio, 3)} × raw** qps, ${f(d.tokenSource.cpuRatio, 3)} × raw CPU; with a token credential and OpenTelemetry metrics **${f(d.tokenSourceWithMetrics.qpsRatio, 3)} × raw** qps, ${f(d.tokenSourceWithMetrics.cpuRatio, 3)} × raw CPU (ratios: median over rounds of the ratio to raw in the same round).`;
+    `${d.path === 'pgbouncer' ? 'Through PgBouncer (transaction mode, loopback)' : 'Direct to PostgreSQL, no relay'} (${d.rounds} alternating rounds × ${d.queriesPerRound} queries, ${d.concurrency} workers on a pool of ${d.poolMax}): raw pg.Pool ${f(d.rawQps, 0)} qps, ${f(d.rawCpuUsPerQuery, 2)} µs CPU per query; nestjs-entra-pg with a static password ${variant(d.staticPassword)}; with a token credential ${variant(d.tokenSource)}; with a token credential and OpenTelemetry metrics ${variant(d.tokenSourceWithMetrics)} (ratios: median over rounds of the ratio to raw in the same round, [95 % confidence interval]; connections opened during the rounds: raw ${d.rawConnectionsOpened}, ours ${d.staticPassword.connectionsOpened} / ${d.tokenSource.connectionsOpened} / ${d.tokenSourceWithMetrics.connectionsOpened}).`;
   lines.push('', directLine(result.direct));
   lines.push('', result.pgbouncer ? directLine(result.pgbouncer) : 'PgBouncer was not installed for this run: no pooler rows (apt-get install pgbouncer).');
   lines.push(
