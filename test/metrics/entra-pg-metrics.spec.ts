@@ -113,6 +113,35 @@ describe('OpenTelemetry metrics', () => {
     }
   });
 
+  it('records every wait time, across batches, at each collection and at shutdown', async () => {
+    const authority = await newRole(db, 10 * 60_000);
+    const app = await bootPool(db, { credential: authority, pool: { max: 4 } });
+    const histogram = (all: Map<string, MetricData>) => point(all, 'db.client.connection.wait_time')?.value as Histogram;
+    try {
+      // More than two batches (1,024 each) and a part batch, with callers queuing for 4 connections.
+      let left = 2_500;
+      await Promise.all(Array.from({ length: 16 }, async () => {
+        while (left-- > 0) await app.pool.query('SELECT 1');
+      }));
+      const first = histogram(await telemetry.collect());
+      expect(first.count).toBe(2_501); // and boot's SELECT 1
+      expect(first.buckets.counts.reduce((a, b) => a + b, 0)).toBe(2_501);
+      expect(first.min).toBeGreaterThanOrEqual(0);
+      expect(first.max).toBeLessThan(10);
+      expect(first.sum).toBeGreaterThan(0);
+      // Fewer than a batch since the last collection: all in the next one.
+      await app.pool.query('SELECT 1');
+      await app.pool.query('SELECT 1');
+      expect(histogram(await telemetry.collect()).count).toBe(2_503);
+      await app.pool.query('SELECT 1');
+    } finally {
+      await app.close();
+      await authority.close();
+    }
+    // The last wait before shutdown was recorded when reporting stopped.
+    expect(histogram(await telemetry.collect()).count).toBe(2_504);
+  });
+
   it('counts failed refreshes by error type, logins retried after a refusal, and connection timeouts', async () => {
     const authority = await newRole(db, 10 * 60_000);
     const app = await bootPool(db, {
