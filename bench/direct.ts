@@ -32,6 +32,11 @@ export interface DirectFigures {
   rawQps: number;
   rawCpuUsPerQuery: number;
   rawConnectionsOpened: number;
+  /**
+   * A second raw pg.Pool measured like the others: what "no difference" looks like on this machine
+   * in this run, so a ratio is read against the bench's own noise and any bias of its order.
+   */
+  rawControl: Variant;
   /** nestjs-entra-pg with a static password, with a token credential (one long-lived token), and the latter with OpenTelemetry metrics on. */
   staticPassword: Variant;
   tokenSource: Variant;
@@ -106,7 +111,8 @@ export async function direct(db: TestPostgres, settings: DirectSettings, via?: {
     const cpu = process.cpuUsage(cpu0);
     return { qps: settings.queries / ((performance.now() - t0) / 1000), cpuUs: (cpu.user + cpu.system) / settings.queries };
   };
-  const impls = { raw, static: staticPassword.pool, token: tokenSource.pool, metrics: withMetrics.pool } satisfies Record<string, Queryable>;
+  const rawControl = new pg.Pool({ ...base, user: rawRole, password: 'bench-direct', max: settings.poolMax, idleTimeoutMillis: IDLE_TIMEOUT_MS });
+  const impls = { raw, rawControl, static: staticPassword.pool, token: tokenSource.pool, metrics: withMetrics.pool } satisfies Record<string, Queryable>;
   type Key = keyof typeof impls;
   const keys = Object.keys(impls) as Key[];
   for (const key of keys) await measure(impls[key]);
@@ -121,6 +127,7 @@ export async function direct(db: TestPostgres, settings: DirectSettings, via?: {
     }
   }
   await raw.end();
+  await rawControl.end();
   await staticPassword.close();
   await tokenSource.close();
   await withMetrics.close();
@@ -157,6 +164,7 @@ export async function direct(db: TestPostgres, settings: DirectSettings, via?: {
     rawQps,
     rawCpuUsPerQuery: rawCpu,
     rawConnectionsOpened: opened.raw,
+    rawControl: figures('rawControl'),
     staticPassword: figures('static'),
     tokenSource: figures('token'),
     tokenSourceWithMetrics: figures('metrics'),

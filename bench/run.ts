@@ -218,7 +218,8 @@ async function main(): Promise<void> {
   try {
     const directSettings = { rounds: settings.directRounds, queries: settings.directRoundQueries, concurrency: 32, poolMax: 20 };
     const describeDirect = (d: DirectFigures) =>
-      `  static ${d.staticPassword.qpsRatio.toFixed(3)} × raw qps, ${d.staticPassword.cpuRatio.toFixed(3)} × raw CPU; ` +
+      `  control (raw again) ${d.rawControl.qpsRatio.toFixed(3)} / ${d.rawControl.cpuRatio.toFixed(3)}; ` +
+      `static ${d.staticPassword.qpsRatio.toFixed(3)} × raw qps, ${d.staticPassword.cpuRatio.toFixed(3)} × raw CPU; ` +
       `token ${d.tokenSource.qpsRatio.toFixed(3)} / ${d.tokenSource.cpuRatio.toFixed(3)}; ` +
       `token + metrics ${d.tokenSourceWithMetrics.qpsRatio.toFixed(3)} / ${d.tokenSourceWithMetrics.cpuRatio.toFixed(3)}`;
     log('direct: raw pg.Pool and nestjs-entra-pg (static password, token credential, with metrics) alternated, no relay…');
