@@ -4,9 +4,18 @@ const LOGIN_REJECTED = new Set(['28P01', '28000']);
 /** Severities after which the server has closed the session (57P01 terminate, 57P02, 57P03, failover). */
 const CONNECTION_GONE = new Set(['FATAL', 'PANIC']);
 
+/**
+ * PgBouncer (1.18, Debian 12's, among others) refuses a login with protocol_violation (08P01) and
+ * one of these messages, not with 28P01: "SASL authentication failed", "password authentication
+ * failed", and "no such user" when its auth_query finds no password still VALID UNTIL now.
+ */
+const POOLER_LOGIN_REJECTED = /^(SASL authentication failed|password authentication failed|no such user)/;
+
 export function isLoginRejected(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && LOGIN_REJECTED.has(code);
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (typeof code !== 'string') return false;
+  if (LOGIN_REJECTED.has(code)) return true;
+  return code === '08P01' && typeof message === 'string' && POOLER_LOGIN_REJECTED.test(message);
 }
 
 /** SQLSTATEs of a session the server ended: admin_shutdown, crash_shutdown, cannot_connect_now. */

@@ -15,4 +15,14 @@ describe('login and connection errors', () => {
     expect(isLoginRejected({ code: '28000' })).toBe(true);
     expect(isLoginRejected({ code: '57P01' })).toBe(false);
   });
+
+  it("recognises PgBouncer's refusals, sent as protocol violations, by their wording", () => {
+    expect(isLoginRejected({ code: '08P01', message: 'SASL authentication failed' })).toBe(true);
+    expect(isLoginRejected({ code: '08P01', message: 'password authentication failed' })).toBe(true);
+    expect(isLoginRejected({ code: '08P01', message: 'no such user' })).toBe(true);
+    // Other protocol violations, and the wording under another code, are not refused logins.
+    expect(isLoginRejected({ code: '08P01', message: 'client password pkt before startup packet' })).toBe(false);
+    expect(isLoginRejected({ code: '42P01', message: 'no such user' })).toBe(false);
+    expect(isLoginRejected({ message: 'SASL authentication failed' })).toBe(false);
+  });
 });
