@@ -8,7 +8,7 @@ import { LocalTokenAuthority } from 'nestjs-entra-pg/testing';
 import pg from 'pg';
 import { startPostgres } from '../test/support/postgres.js';
 import { bootEntraPg } from './boot-entra-pg.js';
-import { startPgBouncer } from './pgbouncer.js';
+import { PGBOUNCER_INSTALL_HINT, startPgBouncer } from '../test/support/pgbouncer.js';
 
 /**
  * One implementation at a time under bench/direct.ts's load (32 workers, pool of 20, `SELECT 1`),
@@ -56,8 +56,8 @@ async function main(): Promise<void> {
     await db.adminPool.query(`ALTER ROLE profile_raw PASSWORD 'profile-raw'`);
     let base = { host: db.host, port: db.port, database: 'postgres' };
     if (args.via === 'pgbouncer') {
-      const bouncer = await startPgBouncer(db, 'profile_raw', 'profile-raw');
-      if (!bouncer) throw new Error('PgBouncer is not installed (apt-get install pgbouncer)');
+      const bouncer = await startPgBouncer(db);
+      if (!bouncer) throw new Error(`PgBouncer is not installed: ${PGBOUNCER_INSTALL_HINT}`);
       cleanups.unshift(() => bouncer.stop());
       base = { ...base, host: bouncer.host, port: bouncer.port };
     } else if (args.via !== 'postgres') {

@@ -6,7 +6,7 @@ import { Logger } from '@nestjs/common';
 import { LocalTokenAuthority } from 'nestjs-entra-pg/testing';
 import { startPostgres, type TestPostgres } from '../test/support/postgres.js';
 import { type DirectFigures, direct } from './direct.js';
-import { startPgBouncer } from './pgbouncer.js';
+import { PGBOUNCER_INSTALL_HINT, startPgBouncer } from '../test/support/pgbouncer.js';
 import { FrontProcess } from './front-process.js';
 import { IMPLEMENTATIONS, type Implementation, type ImplementationSpec, type Target } from './implementations.js';
 import { percentile, runLoad, type PhaseRecord } from './load.js';
@@ -226,9 +226,7 @@ async function main(): Promise<void> {
     const hotPath = await direct(db, directSettings);
     log(describeDirect(hotPath));
     let pooled: DirectFigures | undefined;
-    await db.createRole('bench_pgbouncer');
-    await db.adminPool.query(`ALTER ROLE bench_pgbouncer PASSWORD 'bench-pgbouncer'`);
-    const bouncer = await startPgBouncer(db, 'bench_pgbouncer', 'bench-pgbouncer');
+    const bouncer = await startPgBouncer(db);
     if (bouncer) {
       log('through PgBouncer (transaction mode): the same rounds…');
       try {
@@ -238,7 +236,7 @@ async function main(): Promise<void> {
       }
       log(describeDirect(pooled));
     } else {
-      log('PgBouncer is not installed: its rows are skipped (apt-get install pgbouncer).');
+      log(`PgBouncer is not installed: its rows are skipped (${PGBOUNCER_INSTALL_HINT}).`);
     }
     log('overhead: raw pg.Pool and nestjs-entra-pg alternated…');
     const wrapper = await overhead(db, front);
