@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { FetchedSecret } from '../refresh/fetched-secret.js';
+import { computePoolLimits } from './computed-pool-options.js';
 import { describeCause } from '../entra-pg.errors.js';
 import type { EntraPgPoolDependencies } from './entra-pg-pool-dependencies.interface.js';
 import type { PoolChanges } from './pool-changes.js';
@@ -72,8 +73,7 @@ export class PoolGenerations {
       onClosed: () => this.socketClosed(generation),
     });
     generation.pool = new pg.Pool(config);
-    this.limitSize(generation);
-    this.jitterLifetime(generation.pool);
+    computePoolLimits(generation.pool, { max: () => this.sizeLimit(generation), maxLifetimeSeconds: () => this.lifetime() });
     this.forwardEvents(generation.pool);
     this.active = generation;
     if (previous) {
@@ -100,33 +100,24 @@ export class PoolGenerations {
    * pg-pool reads `options.max` whenever it decides to open a connection: a retired generation
    * opens none, and the active one only what the draining ones leave of `pool.max`.
    */
-  private limitSize(generation: Generation): void {
-    const max = this.deps.config.max;
-    Object.defineProperty(generation.pool.options, 'max', {
-      configurable: true,
-      get: () => {
-        if (generation.retired) return 0;
-        let limit = max;
-        if (this.draining.size > 0) for (const old of this.draining) limit -= old.sockets.size;
-        // With no usable secret, a new login cannot succeed: while warm connections remain, callers
-        // queue for them instead of each failing on a login that cannot be made.
-        const live = generation.pool.totalCount;
-        if (live > 0 && live < limit && !this.deps.refresher.peek()) limit = live;
-        return Math.max(0, limit);
-      },
-    });
+  private sizeLimit(generation: Generation): number {
+    if (generation.retired) return 0;
+    let limit = this.deps.config.max;
+    if (this.draining.size > 0) for (const old of this.draining) limit -= old.sockets.size;
+    // With no usable secret, a new login cannot succeed: while warm connections remain, callers
+    // queue for them instead of each failing on a login that cannot be made.
+    const live = generation.pool.totalCount;
+    if (live > 0 && live < limit && !this.deps.refresher.peek()) limit = live;
+    return Math.max(0, limit);
   }
 
   /**
    * pg-pool gives every connection the same fixed lifetime; reading it through a getter gives each
    * new connection its own, so a pool opened in one burst does not reconnect in one burst.
    */
-  private jitterLifetime(pool: pg.Pool): void {
+  private lifetime(): number {
     const seconds = this.deps.config.maxLifetimeSeconds;
-    Object.defineProperty(pool.options, 'maxLifetimeSeconds', {
-      configurable: true,
-      get: () => (seconds > 0 ? seconds * (1 - Math.random() * LIFETIME_JITTER) : 0),
-    });
+    return seconds > 0 ? seconds * (1 - Math.random() * LIFETIME_JITTER) : 0;
   }
 
   private forwardEvents(pool: pg.Pool): void {

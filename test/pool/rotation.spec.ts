@@ -4,6 +4,7 @@ import type { EntraPgPool, PgSecret } from '../../lib/index.js';
 import { LogCapture } from '../support/log-capture.js';
 import { bootPool, load, newRole, sleep, vaultSource, type VaultLike } from '../support/harness.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
+import { hasFastProperties } from '../support/v8-shape.js';
 
 /** A vault that rotates by creating a new role with a new password, like AWS's alternating-users scheme. */
 class RotatingVault implements VaultLike {
@@ -79,7 +80,7 @@ describe('rotation to a new identity', () => {
     }
   });
 
-  it('every generation of every pool makes its clients from one class, so pg\'s property reads stay monomorphic', async () => {
+  it('every generation of every pool makes its clients from one class and keeps pg-pool\'s options fast, so property reads on the query path stay cheap', async () => {
     await db.adminPool.query(`ALTER ROLE vault_a PASSWORD 'secret-a-1'`);
     const first = await bootPool(db, { source: vaultSource(new RotatingVault()), pool: { max: 2 } });
     const second = await bootPool(db, { source: vaultSource(new RotatingVault()), pool: { max: 2 } });
@@ -96,6 +97,9 @@ describe('rotation to a new identity', () => {
       expect(await classOf(first.pool)).toBe(before);
       expect(await classOf(second.pool)).toBe(before);
       expect(before).not.toBe(pg.Client);
+      // And pg-pool's options, read on every checkout and release, stay a fast-mode object.
+      const active = (first.pool as unknown as { generations: { active: { pool: pg.Pool } } }).generations.active.pool;
+      expect(hasFastProperties(active.options)).toBe(true);
     } finally {
       await first.close();
       await second.close();
