@@ -104,8 +104,13 @@ export class EntraPgMetricsReporter implements EntraPgPoolProbe {
     const startedAt = performance.now();
     return (error, client) => {
       if (client) {
-        this.pendingWaits[this.pendingWaitCount++] = (performance.now() - startedAt) / 1000;
-        if (this.pendingWaitCount === WAIT_TIME_BATCH) this.recordPendingWaits();
+        const seconds = (performance.now() - startedAt) / 1000;
+        // Once stopped, no collection empties the buffer: a caller queued before stop() is recorded at once.
+        if (this.stopped) this.waitTime.record(seconds, this.attributes);
+        else {
+          this.pendingWaits[this.pendingWaitCount++] = seconds;
+          if (this.pendingWaitCount === WAIT_TIME_BATCH) this.recordPendingWaits();
+        }
       }
       else if (error && TIMEOUT_MESSAGES.some((message) => error.message.includes(message))) this.timeouts.add(1, this.attributes);
       callback(error, client);

@@ -11,7 +11,7 @@ import {
 import type pg from 'pg';
 import type { EntraPgPool } from '../../lib/index.js';
 import { INSTRUMENTS, POOL_NAME_ATTRIBUTE } from '../../lib/metrics/metric-names.js';
-import { bootPool, newRole, sleep } from '../support/harness.js';
+import { bootPool, newRole, sleep, waitFor } from '../support/harness.js';
 import { LogCapture } from '../support/log-capture.js';
 import { type TestPostgres, startPostgres } from '../support/postgres.js';
 
@@ -140,6 +140,26 @@ describe('OpenTelemetry metrics', () => {
     }
     // The last wait before shutdown was recorded when reporting stopped.
     expect(histogram(await telemetry.collect()).count).toBe(2_504);
+  });
+
+  it('records a wait that ends after reporting stopped, as it did before waits were batched', async () => {
+    const authority = await newRole(db, 10 * 60_000);
+    const app = await bootPool(db, { credential: authority, pool: { max: 1 } });
+    const histogram = (all: Map<string, MetricData>) => point(all, 'db.client.connection.wait_time')?.value as Histogram;
+    try {
+      const held = await app.pool.connect();
+      // Queued for the one connection while reporting stops, served after.
+      const queued = app.pool.query('SELECT 1');
+      await waitFor(() => app.pool.waitingCount === 1);
+      app.connection.metrics!.stop();
+      held.release();
+      await queued;
+      // Boot's SELECT 1, the held connection, and the queued query.
+      expect(histogram(await telemetry.collect()).count).toBe(3);
+    } finally {
+      await app.close();
+      await authority.close();
+    }
   });
 
   it('counts failed refreshes by error type, logins retried after a refusal, and connection timeouts', async () => {

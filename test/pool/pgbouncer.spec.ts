@@ -82,6 +82,32 @@ describe('through PgBouncer (transaction mode, tokens passed through)', () => {
     }
   });
 
+  it('stops a PgBouncer that ignores SIGTERM within a bound, leaving no process behind', async () => {
+    const second = (await startPgBouncer(db))!;
+    const alive = () => {
+      try {
+        process.kill(second.pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    try {
+      // A stopped process acts on no signal but SIGKILL: like a PgBouncer waiting on its clients to leave.
+      process.kill(second.pid, 'SIGSTOP');
+      let timer: NodeJS.Timeout | undefined;
+      const outcome = await Promise.race([
+        second.stop().then(() => 'stopped'),
+        new Promise((resolve) => (timer = setTimeout(resolve, 20_000, 'still waiting'))),
+      ]);
+      clearTimeout(timer);
+      expect(outcome).toBe('stopped');
+      expect(alive()).toBe(false);
+    } finally {
+      if (alive()) process.kill(second.pid, 'SIGKILL');
+    }
+  });
+
   it('serves every query across several token lifetimes with connections recycled, each login with a current token', async () => {
     const authority = await newRole(db, 2_000);
     const app = await bootPool(db, {

@@ -8,6 +8,9 @@ import { freePort, type TestPostgres } from './postgres.js';
 export interface PgBouncer {
   host: string;
   port: number;
+  /** The PgBouncer process. */
+  pid: number;
+  /** Ends PgBouncer (SIGTERM, then SIGKILL if it has not exited within a few seconds) and removes its folder. */
   stop(): Promise<void>;
 }
 
@@ -25,6 +28,8 @@ export function pgBouncerBinary(): string | undefined {
 
 const AUTH_ROLE = 'pgbouncer_auth';
 const AUTH_PASSWORD = 'pgbouncer-auth-secret';
+/** How long stop() waits for PgBouncer to exit after SIGTERM, and again after SIGKILL. */
+const STOP_GRACE_MS = 5_000;
 
 /**
  * Debian's PgBouncer on loopback in transaction mode in front of the test PostgreSQL, as Azure
@@ -84,10 +89,30 @@ export async function startPgBouncer(db: TestPostgres): Promise<PgBouncer | unde
   // It logs to stderr; the last lines explain a failed start.
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2_000)));
+  // A process that could not be spawned emits 'error' (unhandled, it would crash the test run) and maybe never 'exit'.
+  let spawnError: Error | undefined;
+  child.once('error', (error) => (spawnError = error));
+  const exited = () => child.exitCode !== null || child.signalCode !== null;
+  const exit = (timeoutMs: number) =>
+    new Promise<void>((resolve) => {
+      if (exited() || spawnError) return resolve();
+      const timer = setTimeout(done, timeoutMs);
+      function done() {
+        clearTimeout(timer);
+        child.off('exit', done);
+        resolve();
+      }
+      child.once('exit', done);
+    });
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
+    if (!exited() && !spawnError) {
+      // SIGTERM is an immediate shutdown in 1.18, but PgBouncer 1.23 made it wait for every client to leave.
       child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
+      await exit(STOP_GRACE_MS);
+      if (!exited()) {
+        child.kill('SIGKILL');
+        await exit(STOP_GRACE_MS);
+      }
     }
     await rm(dir, { recursive: true, force: true });
   };
@@ -99,11 +124,11 @@ export async function startPgBouncer(db: TestPostgres): Promise<PgBouncer | unde
       socket.once('error', () => resolve(false));
     });
     if (up) break;
-    if (child.exitCode !== null || attempt >= 100) {
+    if (exited() || spawnError || attempt >= 100) {
       await stop();
-      throw new Error(`PgBouncer did not start (${executable}, exit code ${child.exitCode}): ${stderr}`);
+      throw new Error(`PgBouncer did not start (${executable}, exit code ${child.exitCode}${spawnError ? `, ${spawnError.message}` : ''}): ${stderr}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  return { host: '127.0.0.1', port, stop };
+  return { host: '127.0.0.1', port, pid: child.pid!, stop };
 }
