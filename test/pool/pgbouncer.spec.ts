@@ -124,8 +124,11 @@ describe('through PgBouncer (transaction mode, tokens passed through)', () => {
       // About one token per second of a 2 s lifetime refreshed 1 s ahead: 7 s crosses several.
       expect(authority.requests).toBeGreaterThanOrEqual(4);
       // Client connections recycled every second had to log in to PgBouncer with the token of the
-      // moment; PgBouncer kept its own server connections (transaction mode), at most its pool size.
-      expect(await db.backends(authority.role)).toBeLessThanOrEqual(20);
+      // moment. In transaction mode PgBouncer needs a server connection only per transaction under
+      // way, so never more than the pool's 4 clients, however many logins the recycling made.
+      const backends = await db.backends(authority.role);
+      expect(backends).toBeGreaterThan(0);
+      expect(backends).toBeLessThanOrEqual(4);
       expect((await app.health.isHealthy()).database.status).toBe('up');
     } finally {
       await app.close();
