@@ -1,10 +1,8 @@
-import { Test } from '@nestjs/testing';
-import { metrics } from '@opentelemetry/api';
-import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
-import { EntraPgModule, type EntraPgModuleOptions, type EntraPgPool, PG_POOL } from 'nestjs-entra-pg';
-import { LocalTokenAuthority } from 'nestjs-entra-pg/testing';
-import pg from 'pg';
+import { type ChildProcess, fork } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { TestPostgres } from '../test/support/postgres.js';
+import type { DirectImpl, DirectWorkerConfig, DirectWorkerReply, DirectWorkerRequest } from './direct-worker.js';
 
 interface Variant {
   qps: number;
@@ -43,11 +41,6 @@ export interface DirectFigures {
   tokenSourceWithMetrics: Variant;
 }
 
-interface Queryable {
-  query(sql: string): Promise<unknown>;
-  on(event: 'connect', listener: () => void): unknown;
-}
-
 export interface DirectSettings {
   rounds: number;
   queries: number;
@@ -68,72 +61,119 @@ const IDLE_TIMEOUT_MS = 600_000;
  * The pool wrapper's own cost, without the login relay: raw pg.Pool, nestjs-entra-pg with a static
  * password, with a token credential, and with a token credential and metrics recorded by a
  * MeterProvider (its exporter never called during the rounds), more workers than connections (so
- * callers queue), in alternating rounds. `via` sends every query through a pooler (PgBouncer) at
- * that address instead of straight to PostgreSQL. CPU per query of this process is the steadier
- * figure on two shared cores.
+ * callers queue), in alternating rounds. Each implementation runs in a process of its own
+ * (bench/direct-worker.ts), as in an app; CPU per query is that process's. `via` sends every query
+ * through a pooler (PgBouncer) at that address instead of straight to PostgreSQL.
  */
 export async function direct(db: TestPostgres, settings: DirectSettings, via?: { host: string; port: number }): Promise<DirectFigures> {
   runs += 1;
   const rawRole = `bench_direct_raw_${runs}`;
-  const tokenRole = `bench_direct_token_${runs}`;
   await db.createRole(rawRole);
-  await db.createRole(tokenRole);
   await db.adminPool.query(`ALTER ROLE ${rawRole} PASSWORD 'bench-direct'`);
-  const base = { host: via?.host ?? db.host, port: via?.port ?? db.port, database: 'postgres' };
-  const raw = new pg.Pool({ ...base, user: rawRole, password: 'bench-direct', max: settings.poolMax, idleTimeoutMillis: IDLE_TIMEOUT_MS });
-  const authority = new LocalTokenAuthority({ admin: db.admin, role: tokenRole, lifetimeMs: 3_600_000, cacheForMs: 3_600_000 });
-  const boot = async (options: EntraPgModuleOptions) => {
-    const module = await Test.createTestingModule({ imports: [EntraPgModule.forRoot({ ...base, pool: { max: settings.poolMax, idleTimeoutMillis: IDLE_TIMEOUT_MS }, ...options })] })
-      .setLogger(false as never)
-      .compile();
-    await module.init();
-    return { pool: module.get<EntraPgPool>(PG_POOL), close: () => module.close() };
-  };
-  const staticPassword = await boot({ user: rawRole, password: 'bench-direct' });
-  const tokenSource = await boot({ credential: authority });
-  // Metrics start only where a MeterProvider is registered when the module boots.
-  const provider = new MeterProvider({
-    readers: [
-      new PeriodicExportingMetricReader({ exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE), exportIntervalMillis: 3_600_000 }),
-    ],
-  });
-  metrics.setGlobalMeterProvider(provider);
-  const withMetrics = await boot({ credential: authority });
-  const measure = async (pool: Queryable) => {
-    let left = settings.queries;
-    const cpu0 = process.cpuUsage();
-    const t0 = performance.now();
-    await Promise.all(
-      Array.from({ length: settings.concurrency }, async () => {
-        while (left-- > 0) await pool.query('SELECT 1');
-      }),
-    );
-    const cpu = process.cpuUsage(cpu0);
-    return { qps: settings.queries / ((performance.now() - t0) / 1000), cpuUs: (cpu.user + cpu.system) / settings.queries };
-  };
-  const rawControl = new pg.Pool({ ...base, user: rawRole, password: 'bench-direct', max: settings.poolMax, idleTimeoutMillis: IDLE_TIMEOUT_MS });
-  const impls = { raw, rawControl, static: staticPassword.pool, token: tokenSource.pool, metrics: withMetrics.pool } satisfies Record<string, Queryable>;
-  type Key = keyof typeof impls;
-  const keys = Object.keys(impls) as Key[];
-  for (const key of keys) await measure(impls[key]);
-  const opened = Object.fromEntries(keys.map((key) => [key, 0])) as Record<Key, number>;
-  for (const key of keys) impls[key].on('connect', () => (opened[key] += 1));
-  const samples = Object.fromEntries(keys.map((key) => [key, [] as Array<{ qps: number; cpuUs: number }>])) as Record<Key, Array<{ qps: number; cpuUs: number }>>;
-  for (let round = 0; round < settings.rounds; round += 1) {
-    // Rotate the order so none always runs first after a pause.
-    for (let i = 0; i < keys.length; i += 1) {
-      const key = keys[(round + i) % keys.length]!;
-      samples[key].push(await measure(impls[key]));
+  const target = { host: via?.host ?? db.host, port: via?.port ?? db.port, database: 'postgres' };
+  const keys: DirectImpl[] = ['raw', 'rawControl', 'static', 'token', 'metrics'];
+  type Key = DirectImpl;
+  const workers = new Map<Key, DirectWorker>();
+  try {
+    for (const impl of keys) {
+      const tokenRole = `bench_direct_tokens_${impl.toLowerCase()}_${runs}`;
+      await db.createRole(tokenRole);
+      workers.set(
+        impl,
+        await DirectWorker.start({
+          impl,
+          target,
+          admin: db.admin,
+          passwordRole: { user: rawRole, password: 'bench-direct' },
+          tokenRole,
+          poolMax: settings.poolMax,
+          idleTimeoutMillis: IDLE_TIMEOUT_MS,
+          concurrency: settings.concurrency,
+        }),
+      );
     }
+    const samples = Object.fromEntries(keys.map((key) => [key, [] as Array<{ qps: number; cpuUs: number }>])) as Record<Key, Array<{ qps: number; cpuUs: number }>>;
+    const opened = Object.fromEntries(keys.map((key) => [key, 0])) as Record<Key, number>;
+    for (let round = 0; round < settings.rounds; round += 1) {
+      // Rotate the order so none always runs first after a pause.
+      for (let i = 0; i < keys.length; i += 1) {
+        const key = keys[(round + i) % keys.length]!;
+        const result = await workers.get(key)!.run(settings.queries);
+        samples[key].push({ qps: result.qps, cpuUs: result.cpuUs });
+        opened[key] = result.opened;
+      }
+    }
+    return summarize(settings, via, samples, opened);
+  } finally {
+    await Promise.all([...workers.values()].map((worker) => worker.close()));
   }
-  await raw.end();
-  await rawControl.end();
-  await staticPassword.close();
-  await tokenSource.close();
-  await withMetrics.close();
-  metrics.disable();
-  await provider.shutdown();
-  await authority.close();
+}
+
+/** How long a worker may take to boot and warm, or to run one round, before the bench gives up. */
+const WORKER_TIMEOUT_MS = 120_000;
+
+/** A bench/direct-worker.ts process and its one request at a time. */
+class DirectWorker {
+  private constructor(private readonly child: ChildProcess) {}
+
+  static async start(config: DirectWorkerConfig): Promise<DirectWorker> {
+    const child = fork(join(dirname(fileURLToPath(import.meta.url)), 'direct-worker.js'), [JSON.stringify(config)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const worker = new DirectWorker(child);
+    const reply = await worker.next(`booting ${config.impl}`);
+    if (!('ready' in reply)) throw new Error(`bench worker ${config.impl} did not start: ${JSON.stringify(reply)}`);
+    return worker;
+  }
+
+  async run(queries: number): Promise<{ qps: number; cpuUs: number; opened: number }> {
+    const reply = this.next(`a round of ${queries} queries`);
+    this.child.send({ run: queries } satisfies DirectWorkerRequest);
+    const result = await reply;
+    if (!('qps' in result)) throw new Error(`bench worker failed: ${JSON.stringify(result)}`);
+    return result;
+  }
+
+  async close(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    if (this.child.connected) this.child.send({ close: true } satisfies DirectWorkerRequest);
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  /** The worker's next message, an exit, or a timeout, whichever comes first. */
+  private next(what: string): Promise<DirectWorkerReply> {
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.child.off('message', onMessage);
+        this.child.off('exit', onExit);
+      };
+      const onMessage = (message: DirectWorkerReply) => {
+        done();
+        resolve(message);
+      };
+      const onExit = (code: number | null) => {
+        done();
+        reject(new Error(`bench worker exited (code ${code}) during ${what}`));
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`bench worker gave no answer within ${WORKER_TIMEOUT_MS} ms during ${what}`));
+      }, WORKER_TIMEOUT_MS);
+      this.child.once('message', onMessage);
+      this.child.once('exit', onExit);
+    });
+  }
+}
+
+function summarize(
+  settings: DirectSettings,
+  via: { host: string; port: number } | undefined,
+  samples: Record<DirectImpl, Array<{ qps: number; cpuUs: number }>>,
+  opened: Record<DirectImpl, number>,
+): DirectFigures {
+  type Key = DirectImpl;
   const mean = (list: Array<{ qps: number; cpuUs: number }>, pick: 'qps' | 'cpuUs') => list.reduce((a, s) => a + s[pick], 0) / list.length;
   const rawQps = mean(samples.raw, 'qps');
   const rawCpu = mean(samples.raw, 'cpuUs');
