@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { LocalTokenAuthority } from 'nestjs-entra-pg/testing';
 import pg from 'pg';
 import { bootEntraPg } from './boot-entra-pg.js';
+import { queryRound } from './load.js';
 
 /**
  * One implementation of bench/direct.ts in a process of its own, as an app has one pool
@@ -53,18 +54,7 @@ async function main(): Promise<void> {
     pool = booted.pool;
   }
   let opened = 0;
-  const measure = async (queries: number) => {
-    let left = queries;
-    const cpu0 = process.cpuUsage();
-    const t0 = performance.now();
-    await Promise.all(
-      Array.from({ length: config.concurrency }, async () => {
-        while (left-- > 0) await pool.query('SELECT 1');
-      }),
-    );
-    const cpu = process.cpuUsage(cpu0);
-    return { qps: queries / ((performance.now() - t0) / 1000), cpuUs: (cpu.user + cpu.system) / queries };
-  };
+  const measure = (queries: number) => queryRound(pool, queries, config.concurrency);
   // Warm: every connection open and the code compiled before the first measured round.
   await measure(poolMax * 200);
   pool.on('connect', () => (opened += 1));

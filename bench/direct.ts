@@ -72,8 +72,7 @@ export async function direct(db: TestPostgres, settings: DirectSettings, via?: {
   await db.adminPool.query(`ALTER ROLE ${rawRole} PASSWORD 'bench-direct'`);
   const target = { host: via?.host ?? db.host, port: via?.port ?? db.port, database: 'postgres' };
   const keys: DirectImpl[] = ['raw', 'rawControl', 'static', 'token', 'metrics'];
-  type Key = DirectImpl;
-  const workers = new Map<Key, DirectWorker>();
+  const workers = new Map<DirectImpl, DirectWorker>();
   try {
     for (const impl of keys) {
       const tokenRole = `bench_direct_tokens_${impl.toLowerCase()}_${runs}`;
@@ -92,8 +91,8 @@ export async function direct(db: TestPostgres, settings: DirectSettings, via?: {
         }),
       );
     }
-    const samples = Object.fromEntries(keys.map((key) => [key, [] as Array<{ qps: number; cpuUs: number }>])) as Record<Key, Array<{ qps: number; cpuUs: number }>>;
-    const opened = Object.fromEntries(keys.map((key) => [key, 0])) as Record<Key, number>;
+    const samples = Object.fromEntries(keys.map((key) => [key, [] as Array<{ qps: number; cpuUs: number }>])) as Record<DirectImpl, Array<{ qps: number; cpuUs: number }>>;
+    const opened = Object.fromEntries(keys.map((key) => [key, 0])) as Record<DirectImpl, number>;
     for (let round = 0; round < settings.rounds; round += 1) {
       // Rotate the order so none always runs first after a pause.
       for (let i = 0; i < keys.length; i += 1) {
@@ -173,14 +172,13 @@ function summarize(
   samples: Record<DirectImpl, Array<{ qps: number; cpuUs: number }>>,
   opened: Record<DirectImpl, number>,
 ): DirectFigures {
-  type Key = DirectImpl;
   const mean = (list: Array<{ qps: number; cpuUs: number }>, pick: 'qps' | 'cpuUs') => list.reduce((a, s) => a + s[pick], 0) / list.length;
   const rawQps = mean(samples.raw, 'qps');
   const rawCpu = mean(samples.raw, 'cpuUs');
   // A burst of other work on the shared machine lands in a few measurements, not all: ratios are
   // taken within a round (raw ran minutes-apart rounds on different machine load otherwise) and
   // their median is reported, so one disturbed round does not move the result.
-  const figures = (key: Exclude<Key, 'raw'>): Variant => {
+  const figures = (key: Exclude<DirectImpl, 'raw'>): Variant => {
     const qpsRatios = samples[key].map((s, round) => s.qps / samples.raw[round]!.qps);
     const cpuRatios = samples[key].map((s, round) => s.cpuUs / samples.raw[round]!.cpuUs);
     return {

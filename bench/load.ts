@@ -72,3 +72,20 @@ export function percentile(sorted: ArrayLike<number>, p: number): number {
   const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[index]!;
 }
+
+/**
+ * `concurrency` workers share `queries` queries of `SELECT 1`, back to back: the unit of the
+ * alternating rounds. Returns throughput and this process's CPU per query.
+ */
+export async function queryRound(pool: { query(sql: string): Promise<unknown> }, queries: number, concurrency: number): Promise<{ qps: number; cpuUs: number }> {
+  let left = queries;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (left-- > 0) await pool.query('SELECT 1');
+    }),
+  );
+  const cpu = process.cpuUsage(cpu0);
+  return { qps: queries / ((performance.now() - t0) / 1000), cpuUs: (cpu.user + cpu.system) / queries };
+}

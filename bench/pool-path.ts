@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { Logger } from '@nestjs/common';
 import pg from 'pg';
 import { bootEntraPg } from './boot-entra-pg.js';
+import { queryRound } from './load.js';
 
 /**
  * The pool path's own JavaScript, without a socket: pg.Client's connect() and query() are replaced
@@ -89,15 +90,7 @@ async function main(): Promise<void> {
 
 /** 32 workers share `queries` queries; returns CPU µs per query. */
 async function measure(pool: Queryable, queries: number): Promise<number> {
-  let left = queries;
-  const cpu0 = process.cpuUsage();
-  await Promise.all(
-    Array.from({ length: 32 }, async () => {
-      while (left-- > 0) await pool.query('SELECT 1');
-    }),
-  );
-  const cpu = process.cpuUsage(cpu0);
-  return (cpu.user + cpu.system) / queries;
+  return (await queryRound(pool, queries, 32)).cpuUs;
 }
 
 main().then(

@@ -9,7 +9,7 @@ import { type DirectFigures, direct } from './direct.js';
 import { PGBOUNCER_INSTALL_HINT, startPgBouncer } from '../test/support/pgbouncer.js';
 import { FrontProcess } from './front-process.js';
 import { IMPLEMENTATIONS, type Implementation, type ImplementationSpec, type Target } from './implementations.js';
-import { percentile, runLoad, type PhaseRecord } from './load.js';
+import { percentile, queryRound, runLoad, type PhaseRecord } from './load.js';
 import { type BenchResult, type ImplementationFigures, type PhaseFigures, latencySvg, markdownTable } from './report.js';
 
 const settings = {
@@ -170,19 +170,10 @@ async function overhead(db: TestPostgres, front: FrontProcess) {
   const ours = await oursSpec.create(target);
   const requestsBefore = target.authority.requests;
   const measure = async (impl: { query(sql: string): Promise<unknown> }) => {
-    let left = settings.overheadRoundQueries;
     const relay0 = (await front.stats()).cpuUs;
-    const cpu0 = process.cpuUsage();
-    const t0 = performance.now();
-    await Promise.all(
-      Array.from({ length: settings.concurrency }, async () => {
-        while (left-- > 0) await impl.query(SQL);
-      }),
-    );
-    const cpu = process.cpuUsage(cpu0);
-    const qps = settings.overheadRoundQueries / ((performance.now() - t0) / 1000);
+    const round = await queryRound(impl, settings.overheadRoundQueries, settings.concurrency);
     const relayUs = (await front.stats()).cpuUs - relay0;
-    return { qps, cpuUs: (cpu.user + cpu.system) / settings.overheadRoundQueries, relayCpuUs: relayUs / settings.overheadRoundQueries };
+    return { ...round, relayCpuUs: relayUs / settings.overheadRoundQueries };
   };
   await measure(raw);
   await measure(ours);

@@ -106,13 +106,13 @@ export class EntraPgMetricsReporter implements EntraPgPoolProbe {
       if (client) {
         const seconds = (performance.now() - startedAt) / 1000;
         // Once stopped, no collection empties the buffer: a caller queued before stop() is recorded at once.
-        if (this.stopped) this.waitTime.record(seconds, this.attributes);
-        else {
+        if (this.stopped) {
+          this.waitTime.record(seconds, this.attributes);
+        } else {
           this.pendingWaits[this.pendingWaitCount++] = seconds;
           if (this.pendingWaitCount === WAIT_TIME_BATCH) this.recordPendingWaits();
         }
-      }
-      else if (error && TIMEOUT_MESSAGES.some((message) => error.message.includes(message))) this.timeouts.add(1, this.attributes);
+      } else if (error && TIMEOUT_MESSAGES.some((message) => error.message.includes(message))) this.timeouts.add(1, this.attributes);
       callback(error, client);
     };
   }

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { FetchedSecret } from '../refresh/fetched-secret.js';
-import { computePoolLimits } from './computed-pool-options.js';
 import { describeCause } from '../entra-pg.errors.js';
+import { computePoolLimits } from './computed-pool-options.js';
 import type { EntraPgPoolDependencies } from './entra-pg-pool-dependencies.interface.js';
 import type { PoolChanges } from './pool-changes.js';
 import { toPgPoolConfig } from './pool-config.js';
