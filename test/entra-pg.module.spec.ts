@@ -286,7 +286,7 @@ describe('EntraPgModule', () => {
 
   describe('bad configuration fails at bootstrap with what to fix', () => {
     const cases: Array<[string, () => EntraPgModuleOptions, RegExp]> = [
-      ['no host', () => ({ password: 'x', user: 'u' }), /no PostgreSQL host: set the `host` option or PGHOST/],
+      ['no host', () => ({ password: 'x', user: 'u' }), /no PostgreSQL host: set the `host` option, a connectionString, or PGHOST/],
       ['two secret sources', () => ({ host: 'h', password: 'x', source: new CallbackSource(async () => ({ password: 'p' })) }), /only one of credential, source, password; got source and password/],
       ['three secret sources', () => ({ host: 'h', password: 'x', credential: { getToken: async () => null }, source: new CallbackSource(async () => ({ password: 'p' })) }), /got credential and source and password/],
       ['0.1\'s credentials option', () => ({ host: 'h', credentials: { getCredentials: async () => ({ password: 'p' }) } }) as never, /`credentials` was replaced in 0\.2 by `source`.*CallbackSource/],

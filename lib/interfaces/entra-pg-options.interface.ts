@@ -7,6 +7,8 @@ import type { EntraTokenCredential } from './token-credential.interface.js';
 export interface EntraPgPoolOptions {
   /** Most connections open at once. Default 10. */
   max?: number;
+  /** pg-pool's alias of `max`, honoured as there (`max` wins when both are set). */
+  poolSize?: number;
   /** Connections kept open when idle (pg-pool does not pre-open them). Default 0. */
   min?: number;
   /** Close a connection idle this long. Default 10000. */
@@ -78,7 +80,14 @@ export type EntraPgConsumerEnd =
   | 'shutdown';
 
 export interface EntraPgModuleOptions {
-  /** Server host. Falls back to PGHOST. Required. */
+  /**
+   * A libpq URL without a password (`postgresql://user@host:5432/db?sslmode=verify-full&application_name=api`),
+   * such as DATABASE_URL; the password comes from the secret source, so a URL that carries one is refused.
+   * Explicit options win over it, and it wins over the PG* environment. Reads host, port, database,
+   * user, sslmode, application_name and options; other parameters are ignored, as in pg.
+   */
+  connectionString?: string;
+  /** Server host. Falls back to connectionString, then PGHOST. Required. */
   host?: string;
   /** Falls back to PGPORT, then 5432. */
   port?: number;

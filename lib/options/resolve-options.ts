@@ -1,6 +1,7 @@
 import { EntraPgConfigError } from '../entra-pg.errors.js';
 import type { EntraPgModuleOptions, EntraPgReservedPgOption } from '../interfaces/entra-pg-options.interface.js';
 import { decideTls } from './tls-policy.js';
+import { parseConnectionString } from './connection-string.js';
 import { MAX_TIMER_MS, type RefreshSettings } from '../refresh/refresh-schedule.js';
 import type { PgSecretSource } from '../sources/pg-secret-source.interface.js';
 import { StaticPasswordSource } from '../sources/static-password.source.js';
@@ -91,13 +92,20 @@ export function resolveOptions(options: unknown, connectionName: string, env: No
 
   // An empty libpq variable counts as unset, as in pg (PGAPPNAME= in an env file); an empty option is a mistake.
   const fromEnv = (name: string): string | undefined => (env[name]?.trim() ? env[name] : undefined);
-  const host = text(o.host ?? fromEnv('PGHOST'), o.host === undefined ? 'PGHOST' : 'host');
-  if (host === undefined) throw fail('no PostgreSQL host: set the `host` option or PGHOST.');
+  // An option wins over the URL, the URL over the libpq environment.
+  const url = o.connectionString === undefined ? {} : parseConnectionString(text(o.connectionString, 'connectionString')!, fail);
+  const setting = (key: 'host' | 'user' | 'database' | 'applicationName', envName: string): string | undefined => {
+    if (o[key] !== undefined) return text(o[key], key);
+    if (url[key] !== undefined) return text(url[key], `connectionString's ${key}`);
+    return text(fromEnv(envName), envName);
+  };
+  const host = setting('host', 'PGHOST');
+  if (host === undefined) throw fail('no PostgreSQL host: set the `host` option, a connectionString, or PGHOST.');
   const envPort = fromEnv('PGPORT');
-  const port = o.port === undefined && envPort !== undefined ? Number(envPort) : o.port;
-  const user = text(o.user ?? fromEnv('PGUSER'), o.user === undefined ? 'PGUSER' : 'user');
-  const database = text(o.database ?? fromEnv('PGDATABASE'), o.database === undefined ? 'PGDATABASE' : 'database') ?? ENTRA_PG_DEFAULTS.database;
-  const applicationName = text(o.applicationName ?? fromEnv('PGAPPNAME'), o.applicationName === undefined ? 'PGAPPNAME' : 'applicationName');
+  const port = o.port ?? url.port ?? (envPort !== undefined ? Number(envPort) : undefined);
+  const user = setting('user', 'PGUSER');
+  const database = setting('database', 'PGDATABASE') ?? ENTRA_PG_DEFAULTS.database;
+  const applicationName = setting('applicationName', 'PGAPPNAME');
   const scope = text(o.scope, 'scope') ?? ENTRA_PG_DEFAULTS.scope;
   if (password !== undefined && user === undefined) throw fail('a static password needs a user: set the `user` option or PGUSER.');
 
@@ -105,10 +113,11 @@ export function resolveOptions(options: unknown, connectionName: string, env: No
     throw fail('ssl must be true, false or a tls.ConnectionOptions object.');
   }
   const allowInsecureTransport = flag('allowInsecureTransport');
-  const tls = decideTls({ host, ssl: o.ssl as EntraPgModuleOptions['ssl'], allowInsecureTransport, sslMode: env.PGSSLMODE });
+  const sslMode = url.sslmode ?? env.PGSSLMODE;
+  const tls = decideTls({ host, ssl: o.ssl as EntraPgModuleOptions['ssl'], allowInsecureTransport, sslMode });
   if (!tls.ok) throw fail(tls.error);
 
-  const pg = object('pg');
+  const pg = { ...object('pg') };
   const reserved = RESERVED_PG_OPTIONS.filter((key) => pg[key] !== undefined);
   if (reserved.length > 0) {
     throw fail(
@@ -118,9 +127,13 @@ export function resolveOptions(options: unknown, connectionName: string, env: No
   const consumerEnd = o.consumerEnd ?? ENTRA_PG_DEFAULTS.consumerEnd;
   if (consumerEnd !== 'ignore' && consumerEnd !== 'shutdown') throw fail(`consumerEnd must be 'ignore' or 'shutdown'.`);
 
+  if (url.options !== undefined && pg.options === undefined) pg.options = url.options;
   const pool = object('pool');
   const poolDefaults = ENTRA_PG_DEFAULTS.pool;
-  const max = number(pool.max, 'pool.max', poolDefaults.max, { integer: true, positive: true });
+  // pg-pool's `poolSize` is an alias of `max` (max wins), here as pool.poolSize or pg.poolSize.
+  const sizeKey = pool.max !== undefined ? 'pool.max' : pool.poolSize !== undefined ? 'pool.poolSize' : 'pg.poolSize';
+  const max = number(pool.max ?? pool.poolSize ?? pg.poolSize, sizeKey, poolDefaults.max, { integer: true, positive: true });
+  delete pg.poolSize;
   const min = number(pool.min, 'pool.min', poolDefaults.min, { integer: true, max });
   const refresh = object('refresh');
   const refreshNumber = (key: keyof RefreshSettings, rule: NumberRule = {}) =>
@@ -138,7 +151,7 @@ export function resolveOptions(options: unknown, connectionName: string, env: No
     connectionName,
     pool: {
       host,
-      port: number(port, o.port === undefined ? 'PGPORT' : 'port', ENTRA_PG_DEFAULTS.port, { integer: true, positive: true, max: 65535 }),
+      port: number(port, o.port !== undefined ? 'port' : url.port !== undefined ? "connectionString's port" : 'PGPORT', ENTRA_PG_DEFAULTS.port, { integer: true, positive: true, max: 65535 }),
       database,
       user,
       ssl: tls.ssl,
@@ -163,7 +176,16 @@ export function resolveOptions(options: unknown, connectionName: string, env: No
     consumerEnd,
     metrics: flag('metrics'),
     insecureTransport: tls.insecure,
-    sslOffBecause: tls.ssl !== false ? undefined : o.ssl === false ? 'ssl: false' : env.PGSSLMODE ? `PGSSLMODE=${env.PGSSLMODE}` : undefined,
+    sslOffBecause:
+      tls.ssl !== false
+        ? undefined
+        : o.ssl === false
+          ? 'ssl: false'
+          : url.sslmode !== undefined
+            ? `sslmode=${url.sslmode} in connectionString`
+            : env.PGSSLMODE
+              ? `PGSSLMODE=${env.PGSSLMODE}`
+              : undefined,
   };
   // Whether the source needs TLS and whether it is polled is decided by withSource(), on the source
   // in use: a test may replace this one on PG_SECRET_SOURCE.

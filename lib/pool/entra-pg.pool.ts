@@ -11,6 +11,8 @@ import { PoolShutdown } from './pool-shutdown.js';
 import { shutdownError } from './shutdown-error.js';
 import { submitQuery } from './submittable.js';
 import { WaiterList } from './waiter-list.js';
+import { withCallerStack } from './caller-stack.js';
+import { assertPgInternals } from './pg-internals.js';
 
 export type { EntraPgPoolDependencies } from './entra-pg-pool-dependencies.interface.js';
 
@@ -27,11 +29,14 @@ export class EntraPgPool extends pg.Pool {
   private readonly checkouts: PoolCheckout;
   private readonly closer: PoolShutdown;
   private consumerEnds = 0;
+  /** `end()` was called once with consumerEnd 'shutdown' (a second call fails, as in pg-pool). */
+  private endCalled = false;
   private readonly deps: EntraPgPoolDependencies;
   /** Set by lib/metrics when a MeterProvider is registered; see EntraPgPoolProbe. */
   probe: EntraPgPoolProbe | undefined;
 
   constructor(deps: EntraPgPoolDependencies) {
+    assertPgInternals();
     // The base pool only carries `options` for code that reads them; it never opens a connection.
     super({ ...toPgPoolConfig(deps.config, deps.config.user, () => ''), password: undefined });
     this.deps = deps;
@@ -78,7 +83,7 @@ export class EntraPgPool extends pg.Pool {
       );
       return;
     }
-    return new Promise((resolve, reject) => this.checkouts.acquire((error, client) => (client ? resolve(client) : reject(error))));
+    return withCallerStack(new Promise((resolve, reject) => this.checkouts.acquire((error, client) => (client ? resolve(client) : reject(error)))));
   }
 
   // These overloads repeat @types/pg's Pool.query so callers keep pg's exact types.
@@ -111,7 +116,10 @@ export class EntraPgPool extends pg.Pool {
     // Plain SQL text is nearly every call: it skips these probes (a property lookup on a string).
     if (typeof text !== 'string') {
       if (typeof text === 'function') {
-        return Promise.reject(new TypeError('Passing a function as the first parameter to pool.query is not supported'));
+        // As pg-pool: the function is taken for the callback and told, on a later turn.
+        const error = new Error('Passing a function as the first parameter to pool.query is not supported');
+        setImmediate(text as (error: Error) => void, error);
+        return undefined;
       }
       if (typeof (text as { submit?: unknown } | null)?.submit === 'function') return submitQuery(this.checkouts, text as pg.Submittable);
     }
@@ -125,20 +133,34 @@ export class EntraPgPool extends pg.Pool {
       runQuery(this.checkouts, sql, params, callback as QueryCallback);
       return undefined;
     }
-    return new Promise((resolve, reject) => runQuery(this.checkouts, sql, params, (error, result) => (error ? reject(error) : resolve(result))));
+    return withCallerStack(
+      new Promise((resolve, reject) => runQuery(this.checkouts, sql, params, (error, result) => (error ? reject(error) : resolve(result)))),
+    );
   }
 
   /**
    * The pool belongs to the module: while the app runs, a consumer's `end()` (an ORM closing) is
-   * ignored with a one-time warning unless `consumerEnd: 'shutdown'`; once shutdown has begun it
-   * resolves with it. Either way it never rejects, and never waits longer than `drainTimeoutMs`.
+   * ignored with a one-time warning, and once shutdown has begun it resolves with it; it never
+   * rejects, since an ORM closing after the module would fail the app's shutdown. With
+   * `consumerEnd: 'shutdown'` it is pg-pool's end(): the first call closes the pool (logins under
+   * way finish, checked-out clients have `drainTimeoutMs`), a second one fails with pg-pool's error.
    */
   override end(): Promise<void>;
-  override end(callback: () => void): void;
-  override end(callback?: () => void): Promise<void> | void {
-    const ending = this.ending || this.deps.consumerEnd === 'shutdown' ? this.shutdown() : this.ignoreEnd();
+  override end(callback: (error?: Error) => void): void;
+  override end(callback?: (error?: Error) => void): Promise<void> | void {
+    let ending: Promise<void>;
+    if (this.deps.consumerEnd !== 'shutdown') {
+      ending = this.ending ? this.shutdown() : this.ignoreEnd();
+    } else if (this.endCalled) {
+      const error = new Error('Called end on pool more than once');
+      if (callback) return callback(error);
+      return Promise.reject(error);
+    } else {
+      this.endCalled = true;
+      ending = this.closer.shutdown(this.deps.drainTimeoutMs, true);
+    }
     if (!callback) return ending;
-    ending.then(callback, callback);
+    ending.then(() => callback(), callback);
   }
 
   /** Times a consumer's `end()` was ignored. */

@@ -34,11 +34,12 @@ export class PoolCheckout {
     // A login must read a password that is already cached: the one fetch happens before any socket
     // opens. A checkout that pg-pool serves from an open connection needs no secret at all, so an
     // expired token with a failing identity service does not stop warm connections from serving.
-    if (this.generations.wouldOpenConnection() && !this.deps.refresher.peek()) {
+    const opening = this.generations.wouldOpenConnection();
+    if (opening && !this.deps.refresher.peek()) {
       this.awaitSecret(callback);
       return;
     }
-    this.checkout(false, callback);
+    this.checkout(false, callback, opening);
   }
 
   /** The callers queued on a retired generation's `pool` move to the active generation. */
@@ -90,7 +91,8 @@ export class PoolCheckout {
     );
   }
 
-  private checkout(retried: boolean, callback: AcquireCallback): void {
+  /** `opening`: pg-pool will open a connection for this caller (see PoolShutdown: such logins may finish). */
+  private checkout(retried: boolean, callback: AcquireCallback, opening = this.generations.wouldOpenConnection()): void {
     if (this.host.ending) {
       callback(shutdownError(this.deps.connectionName));
       return;
@@ -104,7 +106,7 @@ export class PoolCheckout {
     const startedAt = Date.now();
     // Every caller is tracked, even one an idle connection will serve: several callers in the same
     // tick all see that one idle connection, and pg-pool hands it out only on the next tick.
-    const waiter = this.waiters.add(callback, pool, retried);
+    const waiter = this.waiters.add(callback, pool, retried, opening);
     pool.connect((error, client, done) => {
       this.waiters.remove(waiter);
       if (waiter.settled) {
@@ -113,8 +115,10 @@ export class PoolCheckout {
         return;
       }
       waiter.settled = true;
+      // Still unanswered once shutdown began: a login that `end()` lets finish, as pg-pool does.
+      const spared = this.host.ending && waiter.opening;
       if (client) {
-        if (this.host.ending) {
+        if (this.host.ending && !spared) {
           done(true);
           callback(shutdownError(this.deps.connectionName));
           return;
@@ -123,7 +127,7 @@ export class PoolCheckout {
         return;
       }
       if (this.host.ending) {
-        callback(shutdownError(this.deps.connectionName));
+        callback(spared && error && !(error instanceof RetiredGenerationError) ? error : shutdownError(this.deps.connectionName));
       } else if (error instanceof RetiredGenerationError) {
         // Its generation retired while it logged in: the active generation serves it instead.
         this.checkout(retried, callback);

@@ -9,6 +9,8 @@ export interface Generation {
   sockets: Set<pg.Client>;
   /** Retired and its pg.Pool has ended; it is forgotten once its last socket has closed too. */
   ended: boolean;
+  /** One of its connections heard the server turn read-only (logged once per generation). */
+  readOnlyHeard: boolean;
 }
 
 /** Raised inside a retired generation's login, so the caller is sent to the active generation instead. */

@@ -7,7 +7,11 @@ import type { PoolChanges } from './pool-changes.js';
 import { toPgPoolConfig } from './pool-config.js';
 import { type Generation, RetiredGenerationError } from './pool-generation.js';
 import type { EntraPgPoolHost } from './pool-host.interface.js';
-import { withTrackedClients } from './tracked-client.js';
+import { doNotReuse, pulseQueue, settledTransactionStatus } from './pg-internals.js';
+import { wasWritableAtLogin, withTrackedClients } from './tracked-client.js';
+
+/** read_only_sql_transaction: a write reached a server that takes none. */
+const READ_ONLY_SQL_TRANSACTION = '25006';
 
 /** Share of a connection's lifetime taken off at random, so connections do not all recycle together. */
 const LIFETIME_JITTER = 0.2;
@@ -25,8 +29,10 @@ export class PoolGenerations {
   readonly draining = new Set<Generation>();
   /** Clients handed out and not yet released, counted from pg-pool's own acquire/release events. */
   checkedOut = 0;
-  /** Times the pool moved to a new generation (identity change or `rotate()`). */
+  /** Times the pool moved to a new generation (identity change, `rotate()`, the server changing role). */
   rotations = 0;
+  /** A client released inside a transaction is the caller's bug: said once per pool, never with its SQL. */
+  private openTransactionLogged = false;
 
   constructor(
     private readonly host: EntraPgPoolHost,
@@ -65,16 +71,17 @@ export class PoolGenerations {
   start(user: string | undefined, reason: string | undefined): void {
     const previous = this.active;
     const sockets = new Set<pg.Client>();
-    const generation: Generation = { pool: undefined as unknown as pg.Pool, user, retired: false, sockets, ended: false };
+    const generation: Generation = { pool: undefined as unknown as pg.Pool, user, retired: false, sockets, ended: false, readOnlyHeard: false };
     const config = withTrackedClients(toPgPoolConfig(this.deps.config, user, () => this.password(generation)), {
       generation,
       refresher: this.deps.refresher,
       host: this.host,
       onClosed: () => this.socketClosed(generation),
+      onServerReadOnly: (from, why) => this.serverTurnedReadOnly(from, why),
     });
     generation.pool = new pg.Pool(config);
     computePoolLimits(generation.pool, { max: () => this.sizeLimit(generation), maxLifetimeSeconds: () => this.lifetime() });
-    this.forwardEvents(generation.pool);
+    this.forwardEvents(generation);
     this.active = generation;
     if (previous) {
       this.rotations += 1;
@@ -120,8 +127,9 @@ export class PoolGenerations {
     return seconds > 0 ? seconds * (1 - Math.random() * LIFETIME_JITTER) : 0;
   }
 
-  private forwardEvents(pool: pg.Pool): void {
-    const host = this.host;
+  private forwardEvents(generation: Generation): void {
+    const { host, deps } = this;
+    const pool = generation.pool;
     pool.on('connect', (client: pg.PoolClient) => {
       this.deps.refresher.loginSucceeded();
       host.emit('connect', client);
@@ -130,18 +138,61 @@ export class PoolGenerations {
       this.checkedOut += 1;
       host.emit('acquire', client);
     });
-    pool.on('release', (error: Error, client: pg.PoolClient) => {
+    pool.on('release', (error: Error | boolean | undefined, client: pg.PoolClient) => {
       this.checkedOut -= 1;
+      // pg-pool decides right after this event whether the client goes back to the idle set.
+      if (!error) this.keepOnlyIfIdle(client);
+      else if ((error as { code?: unknown }).code === READ_ONLY_SQL_TRANSACTION && wasWritableAtLogin(client)) {
+        this.serverChanged(generation, 'a write failed with 25006 (read-only transaction) on a server that took writes at login');
+      }
       host.emit('release', error, client);
       this.changes.changed();
     });
     pool.on('remove', (client: pg.PoolClient) => host.emit('remove', client));
     pool.on('error', (error: Error, client: pg.PoolClient) => {
       // pg-pool has already removed the broken client; a later connect opens a new one.
-      this.deps.logger.warn(`An idle connection failed and was removed: ${describeCause(error)}`);
+      deps.logger.warn(`An idle connection failed and was removed: ${describeCause(error)}`);
       // Re-emitting without a listener would crash the process, which is what this pool exists to avoid.
       if (host.listenerCount('error') > 0) host.emit('error', error, client);
     });
+  }
+
+  /**
+   * A connection goes back to the idle set only when the server's last word was "idle, outside a
+   * transaction". A client released inside a transaction (or a failed one), or with a query still
+   * outstanding, would hand the next caller an open or aborted transaction (25P02 on every query
+   * until it idles out); it is closed instead. Closing costs one login; a ROLLBACK first would cost
+   * a round trip on the release path and still leave a session whose state the caller changed.
+   */
+  private keepOnlyIfIdle(client: pg.PoolClient): void {
+    const status = settledTransactionStatus(client);
+    if (status === 'I') return;
+    doNotReuse(client);
+    if (status !== undefined && !this.openTransactionLogged) {
+      this.openTransactionLogged = true;
+      this.deps.logger.warn(
+        `A client was released inside ${status === 'E' ? 'a failed' : 'an open'} transaction; its connection was closed ` +
+          'instead of being handed to the next caller. COMMIT or ROLLBACK before release(), or call release(err) to discard ' +
+          'a client on purpose. (Said once per pool.)',
+      );
+    }
+  }
+
+  /**
+   * The server of this generation stopped taking writes although it took them at login: after a
+   * switchover or a replica promotion the host name points elsewhere now. New logins (which resolve
+   * the name again) go to a new generation, as after a rotation; no query already sent is retried.
+   */
+  private serverChanged(generation: Generation, reason: string): void {
+    if (this.host.ending || generation !== this.active || generation.retired) return;
+    this.start(generation.user, `${reason}; the host name may point to another server now`);
+  }
+
+  /** Heard on one connection: it closes on release (pg-internals), and the generation is told once. */
+  private serverTurnedReadOnly(generation: Generation, reason: string): void {
+    if (generation.readOnlyHeard || generation.retired) return;
+    generation.readOnlyHeard = true;
+    this.deps.logger.warn(`A connection heard that ${reason}; such connections close when released, and new logins resolve the host again`);
   }
 
   /**
@@ -177,11 +228,10 @@ export class PoolGenerations {
 
   /**
    * pg-pool looks at its queue only on its own events; a slot freed by another generation is not
-   * one of them. `_pulseQueue` is pg-pool's own "serve the queue now", present throughout pg-pool 3.
+   * one of them.
    */
   private pulseActive(): void {
-    const pool = this.active?.pool as { _pulseQueue?: () => void } | undefined;
-    if (!this.host.ending && typeof pool?._pulseQueue === 'function') pool._pulseQueue();
+    if (!this.host.ending && this.active) pulseQueue(this.active.pool);
   }
 
   /** Every generation, draining ones first. */

@@ -3,7 +3,7 @@ import type { PoolChanges } from './pool-changes.js';
 import type { PoolGenerations } from './pool-generations.js';
 import type { EntraPgPoolHost } from './pool-host.interface.js';
 import { shutdownError } from './shutdown-error.js';
-import { destroySocket } from './tracked-client.js';
+import { destroySocket, isClosing, isLoggedIn } from './pg-internals.js';
 import type { WaiterList } from './waiter-list.js';
 
 /** After the drain timeout, how long closed sockets get to report closing before we stop waiting. */
@@ -24,24 +24,30 @@ export class PoolShutdown {
     private readonly changes: PoolChanges,
   ) {}
 
-  /** A second call returns the first call's promise. */
-  shutdown(drainTimeoutMs: number): Promise<void> {
-    this.closing ??= this.closeEverything(drainTimeoutMs);
+  /**
+   * A second call returns the first call's promise. `finishLogins` (a consumer's `end()`, as in
+   * pg-pool): a caller whose connection is logging in gets it, and its login is waited for within
+   * the drain timeout; the module's own shutdown cuts logins off.
+   */
+  shutdown(drainTimeoutMs: number, finishLogins = false): Promise<void> {
+    this.closing ??= this.closeEverything(drainTimeoutMs, finishLogins);
     return this.closing;
   }
 
-  private async closeEverything(drainTimeoutMs: number): Promise<void> {
+  private async closeEverything(drainTimeoutMs: number, finishLogins: boolean): Promise<void> {
     const generations = this.generations;
     (this.host as { ending: boolean }).ending = true;
     this.deps.refresher.stop();
-    this.waiters.failAll(shutdownError(this.deps.connectionName));
+    this.waiters.failAll(shutdownError(this.deps.connectionName), finishLogins ? (waiter) => waiter.opening && waiter.pool !== undefined : undefined);
     // Idle connections close now; checked-out ones close as they are released.
     for (const { pool } of generations.all()) if (!pool.ending) pool.end().catch(() => undefined);
     const busy = generations.checkedOut;
     if (busy > 0) {
       this.deps.logger.log(`Shutting down: waiting up to ${drainTimeoutMs} ms for ${busy} checked-out client(s)`);
     }
-    const drained = await this.changes.waitFor(() => generations.checkedOut <= 0, drainTimeoutMs);
+    const drained = await this.changes.waitFor(() => generations.checkedOut <= 0 && this.waiters.isEmpty(), drainTimeoutMs);
+    // A spared login still under way is cut off below; its caller is answered now.
+    this.waiters.failAll(shutdownError(this.deps.connectionName));
     if (!drained) {
       this.deps.logger.warn(
         `Shutting down: ${generations.checkedOut} client(s) still checked out after ${drainTimeoutMs} ms; closing their connections`,
@@ -50,9 +56,8 @@ export class PoolShutdown {
     // What is still open now is checked out past the deadline, or a login under way. A login is cut
     // off (pg's end() on a half-open handshake waits for the server); a session says goodbye.
     for (const client of generations.openSockets()) {
-      const state = client as unknown as { _connected?: boolean; _ending?: boolean };
-      if (!state._connected) destroySocket(client);
-      else if (!state._ending) void client.end().catch(() => undefined);
+      if (!isLoggedIn(client)) destroySocket(client);
+      else if (!isClosing(client)) void client.end().catch(() => undefined);
     }
     const allClosed = () => generations.openSockets().length === 0;
     const closed = await this.changes.waitFor(allClosed, SOCKET_CLOSE_GRACE_MS);

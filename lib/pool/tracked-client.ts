@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { CredentialRefresher } from '../refresh/credential-refresher.js';
+import { destroySocket, doNotReuse, isSocketDestroyed, watchConnection } from './pg-internals.js';
 import { type Generation, RetiredGenerationError } from './pool-generation.js';
 import type { EntraPgPoolHost } from './pool-host.interface.js';
 
@@ -9,15 +10,21 @@ export interface ClientTracking {
   refresher: CredentialRefresher;
   host: EntraPgPoolHost;
   onClosed: () => void;
+  /** A connection whose server was writable at login heard it turn read-only (a switchover, a demotion). */
+  onServerReadOnly: (generation: Generation, reason: string) => void;
 }
 
 // pg-pool copies its options (symbol keys too) and hands them to `new Client(options)`.
 const TRACKING = Symbol('nestjs-entra-pg client tracking');
 
+/** ParameterStatus settings (reported by PostgreSQL 14+) that say a server takes no writes. */
+const READ_ONLY_PARAMETERS = new Set(['default_transaction_read_only', 'in_hot_standby']);
+
 /**
  * The pg.Client class every generation's pg.Pool creates: it opens no socket before the secret is
- * cached, closes the socket when the password cannot be had, and keeps the generation's set of
- * open sockets (so shutdown and `pool.max` see logins under way too).
+ * cached, closes the socket when the password cannot be had, keeps the generation's set of open
+ * sockets (so shutdown and `pool.max` see logins under way too), and notices its server turning
+ * read-only.
  *
  * One class for every generation and every connection, not a class per generation: pg's query
  * path reads the client's properties on every message, and each class is another object shape
@@ -25,6 +32,10 @@ const TRACKING = Symbol('nestjs-entra-pg client tracking');
  */
 class TrackedClient extends pg.Client {
   private readonly tracking: ClientTracking;
+  /** The READ_ONLY_PARAMETERS the server reports as on. */
+  private readonly readOnlySettings = new Set<string>();
+  /** Whether the server took writes when this connection logged in (undefined: not logged in yet). */
+  writableAtLogin: boolean | undefined = undefined;
 
   constructor(clientConfig: pg.ClientConfig & { [TRACKING]: ClientTracking }) {
     super(clientConfig);
@@ -42,6 +53,21 @@ class TrackedClient extends pg.Client {
             throw error;
           });
     }
+    watchConnection(this, (name, value) => this.parameterChanged(name, value));
+  }
+
+  /** A ParameterStatus message: at login, and after login whenever the server changes a reported setting. */
+  private parameterChanged(name: string, value: string): void {
+    if (!READ_ONLY_PARAMETERS.has(name)) return;
+    const wasReadOnly = this.readOnlySettings.size > 0;
+    if (value === 'on') this.readOnlySettings.add(name);
+    else this.readOnlySettings.delete(name);
+    if (this.writableAtLogin === true && !wasReadOnly && this.readOnlySettings.size > 0) {
+      // It is checked out now (a server reports changes before a ReadyForQuery): closed on release,
+      // so the next login resolves the host name again.
+      doNotReuse(this);
+      this.tracking.onServerReadOnly(this.tracking.generation, `the server turned read-only (${name} is on)`);
+    }
   }
 
   override connect(): Promise<pg.Client>;
@@ -51,12 +77,16 @@ class TrackedClient extends pg.Client {
     const { generation, refresher, host, onClosed } = this.tracking;
     const creating = host.probe;
     if (creating !== undefined) callback = creating.creating(callback);
+    const done = callback;
+    const loggedIn = (error: Error) => {
+      // The settings reported at login arrive before the login completes.
+      if (!error) this.writableAtLogin = this.readOnlySettings.size === 0;
+      done(error);
+    };
     const open = () => {
-      if (generation.retired) return callback(new RetiredGenerationError());
+      if (generation.retired) return done(new RetiredGenerationError());
       // pg-pool's connection timeout destroyed the socket while the secret was awaited.
-      if ((this as unknown as { connection: { stream: { destroyed?: boolean } } }).connection.stream.destroyed) {
-        return callback(new Error('timeout exceeded when trying to connect'));
-      }
+      if (isSocketDestroyed(this)) return done(new Error('timeout exceeded when trying to connect'));
       // Tracked from the moment a socket opens, so shutdown also waits for logins under way.
       generation.sockets.add(this);
       this.once('end', () => {
@@ -64,25 +94,25 @@ class TrackedClient extends pg.Client {
         onClosed();
       });
       try {
-        super.connect(callback);
+        super.connect(loggedIn);
       } catch (error) {
-        callback(error as Error);
+        done(error as Error);
       }
     };
     // No socket opens without a usable secret: however pg-pool came to open this connection
     // (a queued caller served after a removal, several callers in one tick), it waits for
     // the one shared fetch, or fails at once while the source is failing.
     if (refresher.peek()) open();
-    else refresher.get().then(open, (error: Error) => callback(error));
+    else refresher.get().then(open, (error: Error) => done(error));
   }
+}
+
+/** Whether the server of this pool client took writes when it logged in (a 25006 on it means the server changed role). */
+export function wasWritableAtLogin(client: pg.Client): boolean {
+  return client instanceof TrackedClient && client.writableAtLogin === true;
 }
 
 /** A generation's pg.Pool config with its clients tracked. */
 export function withTrackedClients(config: pg.PoolConfig, tracking: ClientTracking): pg.PoolConfig {
   return { ...config, Client: TrackedClient as unknown as typeof pg.Client, [TRACKING]: tracking } as pg.PoolConfig;
-}
-
-/** Closes a client's socket at once, without the goodbye a half-open handshake would wait on. */
-export function destroySocket(client: pg.Client): void {
-  (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
 }

@@ -11,6 +11,8 @@ export interface Waiter {
   pool: pg.Pool | undefined;
   /** Whether its login has already been retried with a new secret. */
   retried: boolean;
+  /** pg-pool opens a connection for this caller (it found no idle one and had room). */
+  opening: boolean;
   prev: Waiter | undefined;
   next: Waiter | undefined;
 }
@@ -22,8 +24,8 @@ export interface Waiter {
 export class WaiterList {
   private head: Waiter | undefined;
 
-  add(callback: AcquireCallback, pool: pg.Pool | undefined, retried: boolean): Waiter {
-    const waiter: Waiter = { settled: false, callback, pool, retried, prev: undefined, next: this.head };
+  add(callback: AcquireCallback, pool: pg.Pool | undefined, retried: boolean, opening = false): Waiter {
+    const waiter: Waiter = { settled: false, callback, pool, retried, opening, prev: undefined, next: this.head };
     if (this.head) this.head.prev = waiter;
     this.head = waiter;
     return waiter;
@@ -53,18 +55,22 @@ export class WaiterList {
     return taken;
   }
 
+  /** Whether no caller is waiting. */
+  isEmpty(): boolean {
+    return this.head === undefined;
+  }
+
   /**
-   * Settles and removes every waiter with `error`, oldest first. A callback that throws does not
-   * stop the others from being answered; its error is re-raised on the next tick, as pg would.
+   * Settles and removes every waiter with `error`, oldest first, except those `spare` keeps. A
+   * callback that throws does not stop the others from being answered; its error is re-raised on
+   * the next tick, as pg would.
    */
-  failAll(error: Error): void {
+  failAll(error: Error, spare?: (waiter: Waiter) => boolean): void {
     const all: Waiter[] = [];
-    for (let waiter = this.head; waiter; waiter = waiter.next) all.push(waiter);
-    this.head = undefined;
+    for (let waiter = this.head; waiter; waiter = waiter.next) if (!spare?.(waiter)) all.push(waiter);
+    for (const waiter of all) this.remove(waiter);
     for (let i = all.length - 1; i >= 0; i -= 1) {
       const waiter = all[i]!;
-      waiter.prev = undefined;
-      waiter.next = undefined;
       if (waiter.settled) continue;
       waiter.settled = true;
       try {

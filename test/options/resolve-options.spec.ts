@@ -31,14 +31,14 @@ describe('resolveOptions: where to connect', () => {
 
   it('rejects what cannot work, saying what to set', () => {
     expect(() => resolvePoolConfig({}, 'reports', {})).toThrow(EntraPgConfigError);
-    expect(() => resolvePoolConfig({}, 'reports', {})).toThrow(/EntraPgModule "reports": no PostgreSQL host: set the `host` option or PGHOST/);
+    expect(() => resolvePoolConfig({}, 'reports', {})).toThrow(/EntraPgModule "reports": no PostgreSQL host: set the `host` option, a connectionString, or PGHOST/);
     expect(() => resolvePoolConfig({}, 'default', { PGHOST: 'h', PGPORT: 'abc' })).toThrow(/PGPORT must be a positive integer of at most 65535/);
   });
 
   it('treats an empty libpq variable as unset, as pg does (PGAPPNAME= in an env file booted before 0.2)', () => {
     const empty = { PGHOST: 'h', PGPORT: '', PGDATABASE: '', PGUSER: '', PGAPPNAME: '' };
     expect(resolveOptions({}, 'default', empty).pool).toMatchObject({ port: 5432, database: 'postgres', user: undefined, applicationName: undefined });
-    expect(() => resolvePoolConfig({}, 'reports', { PGHOST: ' ' })).toThrow(/EntraPgModule "reports": no PostgreSQL host: set the `host` option or PGHOST/);
+    expect(() => resolvePoolConfig({}, 'reports', { PGHOST: ' ' })).toThrow(/EntraPgModule "reports": no PostgreSQL host: set the `host` option, a connectionString, or PGHOST/);
     // An empty option in code is still a mistake worth a message.
     expect(() => resolvePoolConfig({ host: 'h', applicationName: '' }, 'default', {})).toThrow(/applicationName must be a non-empty string/);
   });

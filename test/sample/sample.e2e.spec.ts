@@ -170,7 +170,7 @@ describe('sample process in production', () => {
         new Promise((done) => (timer = setTimeout(() => done('timeout'), 30_000))),
       ]);
       expect(code).toBe(1);
-      expect(output).toMatch(/EntraPgModule "default": no PostgreSQL host: set the `host` option or PGHOST/);
+      expect(output).toMatch(/EntraPgModule "default": no PostgreSQL host: set the `host` option, a connectionString, or PGHOST/);
       expect(output).not.toMatch(/started a local PostgreSQL|managed-identity endpoint/);
     } finally {
       clearTimeout(timer);
