@@ -28,8 +28,12 @@ const RESULT = { command: 'SELECT', rowCount: 1, oid: 0, fields: [], rows: [{ '?
 
 function fakeClient(): void {
   const proto = pg.Client.prototype as unknown as Record<string, unknown>;
-  proto.connect = function (this: { _connected: boolean }, callback?: (error?: Error) => void) {
+  // As after a real login: connected, and the server's last ReadyForQuery said "idle" (the pool
+  // keeps a released connection only then). The fake query never changes either.
+  proto.connect = function (this: { _connected: boolean; readyForQuery: boolean; _txStatus: string }, callback?: (error?: Error) => void) {
     this._connected = true;
+    this.readyForQuery = true;
+    this._txStatus = 'I';
     if (!callback) return Promise.resolve(this);
     process.nextTick(callback);
     return undefined;
