@@ -118,17 +118,20 @@ describe('connection hygiene: PG_POOL hands out only connections the server says
   });
 
   describe('a server that stops taking writes', () => {
-    afterEach(async () => {
-      await db.adminPool.query('ALTER SYSTEM RESET default_transaction_read_only');
+    /** Sets the server-wide default and waits until the admin sessions (all three of them) run with it. */
+    async function setServerReadOnly(on: boolean): Promise<void> {
+      await db.adminPool.query(on ? 'ALTER SYSTEM SET default_transaction_read_only = on' : 'ALTER SYSTEM RESET default_transaction_read_only');
       await db.adminPool.query('SELECT pg_reload_conf()');
-    });
-
-    async function turnReadOnly(): Promise<void> {
-      await db.adminPool.query('ALTER SYSTEM SET default_transaction_read_only = on');
-      await db.adminPool.query('SELECT pg_reload_conf()');
-      // Every backend applies the reload before its next command; give the signal time to land.
-      await sleep(200);
+      // Backends apply a reload before their next command, once the postmaster has signalled them.
+      const expected = on ? 'on' : 'off';
+      await waitFor(async () => {
+        const seen = await Promise.all([1, 2, 3].map(() => db.adminPool.query<{ v: string }>('SELECT current_setting($1) AS v', ['default_transaction_read_only'])));
+        return seen.every(({ rows }) => rows[0]!.v === expected);
+      }, 5_000);
+      await sleep(100);
     }
+    const turnReadOnly = () => setServerReadOnly(true);
+    afterEach(() => setServerReadOnly(false));
 
     it('a 25006 on a connection writable at login retires the generation once, with one log line; the failing connection is not kept', async () => {
       const authority = await newRole(db, 60_000);
