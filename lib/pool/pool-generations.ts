@@ -13,6 +13,13 @@ import { wasWritableAtLogin, withTrackedClients } from './tracked-client.js';
 /** read_only_sql_transaction: a write reached a server that takes none. */
 const READ_ONLY_SQL_TRANSACTION = '25006';
 
+/**
+ * Least time between two generations retired because the server changed role. A session can make
+ * itself read-only (`SET default_transaction_read_only = on`) and then write; an app that does so
+ * on every request must not rebuild the pool on every request.
+ */
+const SERVER_CHANGE_MIN_INTERVAL_MS = 10_000;
+
 /** Share of a connection's lifetime taken off at random, so connections do not all recycle together. */
 const LIFETIME_JITTER = 0.2;
 
@@ -33,6 +40,7 @@ export class PoolGenerations {
   rotations = 0;
   /** A client released inside a transaction is the caller's bug: said once per pool, never with its SQL. */
   private openTransactionLogged = false;
+  private lastServerChange = -Infinity;
 
   constructor(
     private readonly host: EntraPgPoolHost,
@@ -185,6 +193,9 @@ export class PoolGenerations {
    */
   private serverChanged(generation: Generation, reason: string): void {
     if (this.host.ending || generation !== this.active || generation.retired) return;
+    const now = Date.now();
+    if (now - this.lastServerChange < SERVER_CHANGE_MIN_INTERVAL_MS) return;
+    this.lastServerChange = now;
     this.start(generation.user, `${reason}; the host name may point to another server now`);
   }
 

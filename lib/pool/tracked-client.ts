@@ -34,7 +34,9 @@ class TrackedClient extends pg.Client {
   private readonly tracking: ClientTracking;
   /** The READ_ONLY_PARAMETERS the server reports as on. */
   private readonly readOnlySettings = new Set<string>();
-  /** Whether the server took writes when this connection logged in (undefined: not logged in yet). */
+  /** Whether the server reports them at all (PostgreSQL 14 and later; PgBouncer passes them on only if told to). */
+  private reportsReadOnly = false;
+  /** Whether the server took writes when this connection logged in (undefined: not logged in yet, or not reported). */
   writableAtLogin: boolean | undefined = undefined;
 
   constructor(clientConfig: pg.ClientConfig & { [TRACKING]: ClientTracking }) {
@@ -59,6 +61,7 @@ class TrackedClient extends pg.Client {
   /** A ParameterStatus message: at login, and after login whenever the server changes a reported setting. */
   private parameterChanged(name: string, value: string): void {
     if (!READ_ONLY_PARAMETERS.has(name)) return;
+    this.reportsReadOnly = true;
     const wasReadOnly = this.readOnlySettings.size > 0;
     if (value === 'on') this.readOnlySettings.add(name);
     else this.readOnlySettings.delete(name);
@@ -79,8 +82,9 @@ class TrackedClient extends pg.Client {
     if (creating !== undefined) callback = creating.creating(callback);
     const done = callback;
     const loggedIn = (error: Error) => {
-      // The settings reported at login arrive before the login completes.
-      if (!error) this.writableAtLogin = this.readOnlySettings.size === 0;
+      // The settings reported at login arrive before the login completes. A server that reports
+      // none (before 14) leaves it undefined: a 25006 there proves nothing about a role change.
+      if (!error && this.reportsReadOnly) this.writableAtLogin = this.readOnlySettings.size === 0;
       done(error);
     };
     const open = () => {

@@ -160,6 +160,22 @@ describe('connection hygiene: PG_POOL hands out only connections the server says
       }
     });
 
+    it('a transaction made read-only by the app that writes, again and again, rebuilds the pool at most once per interval', async () => {
+      const authority = await newRole(db, 60_000);
+      const app = await bootPool(db, { credential: authority, pool: { max: 2 } });
+      const rotations = () => (app.pool as unknown as { rotations: number }).rotations;
+      try {
+        for (let i = 0; i < 10; i += 1) {
+          await expect(app.pool.query('BEGIN READ ONLY; CREATE TABLE hygiene_never (n int)')).rejects.toMatchObject({
+            code: '25006',
+          });
+        }
+        expect(rotations()).toBe(1);
+      } finally {
+        await app.close();
+      }
+    });
+
     it('a connection that hears its server turn read-only (ParameterStatus) is closed on release, before a write fails on it', async () => {
       const authority = await newRole(db, 60_000);
       const app = await bootPool(db, { credential: authority, pool: { max: 1 } });
