@@ -23,19 +23,20 @@ export function markdownFiles(root: string): string[] {
 /** The body of every fenced block in one of `languages` (```ts … ```), in order. */
 export function codeBlocks(markdown: string, languages: readonly string[]): string[] {
   const blocks: string[] = [];
-  let open: { fence: string; lines: string[] | undefined } | undefined;
+  let open: { fence: string; indent: number; lines: string[] | undefined } | undefined;
   for (const line of markdown.split('\n')) {
     if (open) {
       if (line.trim() === open.fence) {
         if (open.lines) blocks.push(`${open.lines.join('\n')}\n`);
         open = undefined;
       } else {
-        open.lines?.push(line);
+        // A block inside a list item is indented as its fence is; the code is not.
+        open.lines?.push(line.replace(new RegExp(`^ {0,${open.indent}}`), ''));
       }
       continue;
     }
-    const start = /^\s*(`{3,}|~{3,})\s*([\w-]*)/.exec(line);
-    if (start) open = { fence: start[1]!, lines: languages.includes(start[2]!) ? [] : undefined };
+    const start = /^( *)(`{3,}|~{3,})\s*([\w-]*)/.exec(line);
+    if (start) open = { fence: start[2]!, indent: start[1]!.length, lines: languages.includes(start[3]!) ? [] : undefined };
   }
   return blocks;
 }
