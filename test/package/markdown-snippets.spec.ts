@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { codeBlocks, markdownFiles } from '../support/markdown.js';
 import { packLibrary, repoRoot, run, unpackInto } from '../support/pack.js';
+import { generatePrismaClient } from '../support/prisma.js';
 
 /**
  * Every ```ts block of every Markdown file (README.md, docs/, bench/README.md, CONTRIBUTING.md,
@@ -10,12 +11,14 @@ import { packLibrary, repoRoot, run, unpackInto } from '../support/pack.js';
  * and isolatedModules settings) that installed the packed package, and the testing recipe runs. A
  * block whose first line is `// name.ts` is saved under that name, so blocks can import each other
  * as a user's files would (docs/testing.md's test imports the README's app.module.ts); any other
- * block is saved as `<file>-<n>.ts`.
+ * block is saved as `<file>-<n>.ts`. A ```prisma block named `// schema.prisma` is generated (no
+ * download) before the compile, so the Prisma snippets check against a real generated client.
  */
 describe('Markdown TypeScript snippets', () => {
   let app: string;
   let files: Record<string, string>;
   const snippetsPer: Record<string, number> = {};
+  const schemas: string[] = [];
 
   /** The one file of the user's own that a snippet refers to: their secret store client. */
   const userCode = {
@@ -47,8 +50,17 @@ describe('Markdown TypeScript snippets', () => {
         origin[name] = markdown;
       });
       snippetsPer[markdown] = blocks.length;
+      for (const prismaSchema of codeBlocks(await readFile(join(repoRoot, markdown), 'utf8'), ['prisma'])) {
+        if (!prismaSchema.startsWith('// schema.prisma\n')) continue;
+        if (schemas.length > 0) throw new Error(`${markdown}: a second \`\`\`prisma block named schema.prisma`);
+        schemas.push(prismaSchema);
+      }
     }
     for (const [name, code] of Object.entries(files)) await writeFile(join(app, name), code);
+    for (const prismaSchema of schemas) {
+      await writeFile(join(app, 'schema.prisma'), prismaSchema);
+      await generatePrismaClient(join(app, 'schema.prisma'));
+    }
     await writeFile(
       join(app, 'tsconfig.json'),
       JSON.stringify({
@@ -76,6 +88,9 @@ describe('Markdown TypeScript snippets', () => {
     expect(snippetsPer).toMatchObject({ 'README.md': 3, 'docs/orm.md': expect.any(Number), 'docs/testing.md': 1, 'docs/secret-sources.md': expect.any(Number) });
     expect(Object.values(snippetsPer).reduce((sum, count) => sum + count, 0)).toBeGreaterThanOrEqual(16);
     expect(files['app.e2e-spec.ts']).toContain("from './app.module.js'");
+    // docs/orm.md's Prisma service compiles against the client generated from its schema.
+    expect(schemas).toHaveLength(1);
+    expect(files['prisma.service.ts']).toContain("from './generated/prisma/client.js'");
   });
 
   it('all compile', async () => {
