@@ -1,6 +1,8 @@
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { brokenLinks, markdownFiles, readMarkdown } from '../support/markdown.js';
 import { packLibrary, repoRoot as root, run, unpackInto } from '../support/pack.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
 
@@ -88,6 +90,16 @@ describe('the packed package, as an app imports it', () => {
     ],
     awsExports: ['AwsRdsIamSource', 'AwsSecretsManagerSource'],
     awsWithoutSdk: expect.stringMatching(/^SecretSourceError: .*npm i @aws-sdk\/rds-signer/),
+  });
+
+  it('ships the README with the docs and the changelog it links, and each link to them resolves in node_modules', () => {
+    const installed = join(app, 'node_modules/nestjs-entra-pg');
+    const shipped = markdownFiles(installed);
+    expect(shipped).toEqual(expect.arrayContaining(['README.md', 'CHANGELOG.md', 'docs/configuration.md', 'docs/orm.md', 'docs/troubleshooting.md']));
+    // The benchmark and the contributor notes stay in the repository (npm's site links them there).
+    const inRepositoryOnly = /^(?:\.\.\/)*(?:bench\/|CONTRIBUTING\.md|test\/)/;
+    const broken = brokenLinks(readMarkdown(installed, shipped), (path) => existsSync(join(installed, path)));
+    expect(broken.filter((line) => !inRepositoryOnly.test(line.split(': ')[1]!))).toEqual([]);
   });
 
   it('runs the ESM build with import', async () => {
