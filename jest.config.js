@@ -5,6 +5,7 @@ export default {
   moduleNameMapper: {
     // The sample imports the package by name; under test it runs against the library's source.
     '^nestjs-entra-pg$': '<rootDir>/lib/index.ts',
+    '^nestjs-entra-pg/aws$': '<rootDir>/lib/aws/index.ts',
     '^nestjs-entra-pg/testing$': '<rootDir>/lib/testing/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },

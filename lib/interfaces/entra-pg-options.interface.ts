@@ -97,7 +97,7 @@ export interface EntraPgModuleOptions {
   user?: string;
   /**
    * TLS. Default: verified TLS (certificate and host name) for every host that is not loopback;
-   * PGSSLMODE is honoured only where it keeps that (see the README's Security section). `false`
+   * PGSSLMODE is honoured only where it keeps that (see docs/security.md, TLS policy). `false`
    * or `{ rejectUnauthorized: false }` to a remote host needs `allowInsecureTransport: true`.
    */
   ssl?: boolean | ConnectionOptions;

@@ -1,6 +1,8 @@
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { brokenLinks, markdownFiles, readMarkdown } from '../support/markdown.js';
 import { packLibrary, repoRoot as root, run, unpackInto } from '../support/pack.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
 
@@ -22,9 +24,16 @@ const health = await failure(module.get(EntraPgHealthIndicator).isHealthy());
 const noIdentity = await failure(
   Test.createTestingModule({ imports: [EntraPgModule.forRoot({ host: admin.host, port: admin.port, name: 'x' })] }).compile(),
 );
+const mainEntry = ${load('nestjs-entra-pg')};
+const awsEntry = ${load('nestjs-entra-pg/aws')};
+const rdsIam = new awsEntry.AwsRdsIamSource({ hostname: '127.0.0.1', port: 5432, username: 'app', region: 'eu-west-1', credentials: { accessKeyId: 'AKIAFAKE', secretAccessKey: 'fake' } });
+const awsWithoutSdk = await failure(rdsIam.fetch(new AbortController().signal));
 let deepImport = 'resolved';
 try { await import('nestjs-entra-pg/dist/pool/entra-pg.pool.js'); } catch (e) { deepImport = e.code; }
-const result = { user: rows[0].u, isEntraPgPool: pool instanceof EntraPgPool, health, noIdentity, deepImport };
+const result = {
+  user: rows[0].u, isEntraPgPool: pool instanceof EntraPgPool, health, noIdentity, deepImport,
+  mainExports: Object.keys(mainEntry).sort(), awsExports: Object.keys(awsEntry).sort(), awsWithoutSdk,
+};
 await module.close();
 await authority.close();
 `;
@@ -70,6 +79,27 @@ describe('the packed package, as an app imports it', () => {
     health: expect.stringMatching(/^EntraPgConfigError: EntraPgHealthIndicator needs @nestjs\/terminus.*npm i @nestjs\/terminus/),
     noIdentity: expect.stringMatching(/^EntraPgConfigError: EntraPgModule "x": no credential was given and @azure\/identity is not installed/),
     deepImport: 'ERR_PACKAGE_PATH_NOT_EXPORTED',
+    // What the main entry promises at run time (its types add EntraPgErrorCode, EntraPgConnection,
+    // EntraPgPassword, EntraPgModuleOptions, EntraPgModuleAsyncOptions, EntraPgOptionsFactory,
+    // PgSecret and PgSecretSource). The AWS sources are on their own subpath.
+    mainExports: [
+      'CallbackSource', 'ENTRA_CREDENTIAL', 'EntraPgConfigError', 'EntraPgCredentialError', 'EntraPgError', 'EntraPgHealthIndicator',
+      'EntraPgLoginRefusedError', 'EntraPgModule', 'EntraPgPool', 'EntraPgShutdownError', 'EntraTokenSource', 'InjectPgPassword',
+      'InjectPgPool', 'PG_PASSWORD', 'PG_POOL', 'PG_SECRET_SOURCE', 'SecretSourceError', 'StaticPasswordSource', 'asPgDriver',
+      'connectionUrl', 'getEntraCredentialToken', 'getEntraPgConnectionToken', 'getPgPasswordToken', 'getPgPoolToken', 'getPgSecretSourceToken',
+    ],
+    awsExports: ['AwsRdsIamSource', 'AwsSecretsManagerSource'],
+    awsWithoutSdk: expect.stringMatching(/^SecretSourceError: .*npm i @aws-sdk\/rds-signer/),
+  });
+
+  it('ships the README with the docs and the changelog it links, and each link to them resolves in node_modules', () => {
+    const installed = join(app, 'node_modules/nestjs-entra-pg');
+    const shipped = markdownFiles(installed);
+    expect(shipped).toEqual(expect.arrayContaining(['README.md', 'CHANGELOG.md', 'docs/configuration.md', 'docs/orm.md', 'docs/troubleshooting.md']));
+    // The benchmark and the contributor notes stay in the repository (npm's site links them there).
+    const inRepositoryOnly = /^(?:\.\.\/)*(?:bench\/|CONTRIBUTING\.md|test\/)/;
+    const broken = brokenLinks(readMarkdown(installed, shipped), (path) => existsSync(join(installed, path)));
+    expect(broken.filter((line) => !inRepositoryOnly.test(line.split(': ')[1]!))).toEqual([]);
   });
 
   it('runs the ESM build with import', async () => {
@@ -106,8 +136,19 @@ ${body}
 
   const typeUse = (importType: string) => `
 ${importType}
-import { EntraPgModule, InjectPgPool, type EntraPgModuleOptions, getPgPoolToken } from 'nestjs-entra-pg';
+import { EntraPgModule, InjectPgPool, type EntraPgModuleOptions, getPgPoolToken, asPgDriver } from 'nestjs-entra-pg';
+import type { EntraPgConnection, EntraPgHealthIndicator } from 'nestjs-entra-pg';
 import { LocalTokenAuthority, ManagedIdentityEmulator } from 'nestjs-entra-pg/testing';
+import { AwsRdsIamSource, type AwsSecretsManagerSourceOptions } from 'nestjs-entra-pg/aws';
+export const rdsIam: EntraPgModuleOptions = {
+  host: 'orders.abc123xyz.eu-west-1.rds.amazonaws.com',
+  source: new AwsRdsIamSource({ hostname: 'orders.abc123xyz.eu-west-1.rds.amazonaws.com', username: 'orders_app', region: 'eu-west-1' }),
+};
+export const secretOptions: AwsSecretsManagerSourceOptions = { secretId: 'prod/orders-db' };
+// With \`declaration\`, what public methods return must be nameable from the package (TS2883 otherwise).
+export const ping = (health: EntraPgHealthIndicator) => health.isHealthy('database', { timeoutMs: 500 });
+export const driver = (pool: pg.Pool) => asPgDriver(pool);
+export const status = (connection: EntraPgConnection) => connection.status();
 const options: EntraPgModuleOptions = { host: 'db.postgres.database.azure.com', pool: { max: 5 } };
 export const mod = EntraPgModule.forRootAsync({ name: 'reports', useFactory: () => options });
 export const token: string = getPgPoolToken('reports');
@@ -134,7 +175,7 @@ export async function use(authority: LocalTokenAuthority, pool: pg.Pool): Promis
     await writeFile(
       join(app, project),
       JSON.stringify({
-        compilerOptions: { ...options, target: 'ES2022', strict: true, noEmit: true, types: [] },
+        compilerOptions: { ...options, target: 'ES2022', strict: true, noEmit: true, declaration: true, types: [] },
         files: [file],
       }),
     );

@@ -1,13 +1,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import QueryStream from 'pg-query-stream';
 import type { AddressInfo } from 'node:net';
-import {
-  EntraPgCredentialError,
-  EntraPgLoginRefusedError,
-  EntraPgShutdownError,
-  type EntraAccessToken,
-  type EntraTokenCredential,
-} from '../../lib/index.js';
+import { EntraPgCredentialError, EntraPgLoginRefusedError, EntraPgShutdownError } from '../../lib/index.js';
+import type { EntraAccessToken, EntraTokenCredential } from '../../lib/interfaces/token-credential.interface.js';
 import type { EntraPgPool } from '../../lib/pool/entra-pg.pool.js';
 import { LogCapture } from '../support/log-capture.js';
 import { bootPool, newRole, sleep, vaultSource } from '../support/harness.js';

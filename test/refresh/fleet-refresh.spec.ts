@@ -12,7 +12,7 @@ import {
 /**
  * 1,000 replicas deployed within one minute, 24 h of 60-90 min tokens from a managed identity
  * behind MSAL's cache, 30 replicas per host. IMDS answers about 5 requests/s per VM: that is the
- * bound per host. The figures are in the README ("Refresh spread at fleet scale").
+ * bound per host. The figures are in docs/how-it-works.md ("Refresh spread at fleet scale").
  */
 const T0 = 1_800_000_000_000;
 const HOUR = 3_600_000;

@@ -1,6 +1,7 @@
 import { inspect } from 'node:util';
 import pg from 'pg';
-import { AwsRdsIamSource, type AwsRdsIamCredentials, type AwsRdsIamCredentialsProvider, type PgSecret } from '../../lib/index.js';
+import { AwsRdsIamSource, type AwsRdsIamCredentials, type AwsRdsIamCredentialsProvider } from '../../lib/aws/index.js';
+import type { PgSecret } from '../../lib/index.js';
 import { LocalEntraLogin } from '../../lib/testing/index.js';
 import { LogCapture } from '../support/log-capture.js';
 import { bootPool, load, loginThrough, waitFor } from '../support/harness.js';

@@ -4,7 +4,7 @@ import { jest } from '@jest/globals';
 jest.unstable_mockModule('@aws-sdk/client-secrets-manager', () => {
   throw Object.assign(new Error("Cannot find package '@aws-sdk/client-secrets-manager'"), { code: 'ERR_MODULE_NOT_FOUND' });
 });
-const { AwsSecretsManagerSource } = await import('../../lib/index.js');
+const { AwsSecretsManagerSource } = await import('../../lib/aws/index.js');
 
 describe('AwsSecretsManagerSource without @aws-sdk/client-secrets-manager', () => {
   it('loads the package without the AWS SDK, and the first read says what to install', async () => {

