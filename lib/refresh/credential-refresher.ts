@@ -26,11 +26,18 @@ interface CachedSecret extends FetchedSecret {
   forced: boolean;
 }
 
+type FlightOutcome = { secret: FetchedSecret } | { error: unknown };
+
+interface Settle {
+  resolve(secret: FetchedSecret): void;
+  reject(error: unknown): void;
+}
+
 /** One fetch under way; `finish` settles it once, whichever of answer, timeout or stop comes first. */
 interface Flight {
   promise: Promise<FetchedSecret>;
-  forced: boolean;
-  finish(outcome: { secret: FetchedSecret } | { error: unknown }): void;
+  timeout: NodeJS.Timeout | undefined;
+  finish(outcome: FlightOutcome): void;
 }
 
 /**
@@ -176,45 +183,11 @@ export class CredentialRefresher {
     this.lastAttemptAt = this.now();
     this.requests += 1;
     const controller = new AbortController();
-    let resolve!: (secret: FetchedSecret) => void;
-    let reject!: (error: unknown) => void;
-    const flight: Flight = {
-      promise: new Promise<FetchedSecret>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      }),
-      forced,
-      finish: (outcome) => {
-        if (this.flight !== flight) return;
-        this.flight = undefined;
-        clearTimeout(timeout);
-        if ('secret' in outcome) {
-          // From now on every redaction also removes this exact secret, whatever its shape.
-          rememberSecret(outcome.secret.password);
-          const problem = expiryProblem(outcome.secret, this.now(), this.source.label);
-          if (problem === undefined) {
-            this.attempted(undefined);
-            this.succeeded(outcome.secret, forced);
-            resolve(outcome.secret);
-            return;
-          }
-          outcome = { error: new EntraPgCredentialError(`${this.source.description}: ${problem}`, this.connectionName) };
-        }
-        // Tell the source to give up; whatever it answers later is ignored.
-        controller.abort(outcome.error);
-        if (outcome.error instanceof EntraPgShutdownError) {
-          reject(outcome.error);
-          return;
-        }
-        this.attempted(outcome.error);
-        this.failed(outcome.error);
-        reject(this.unavailableError(outcome.error));
-      },
-    };
+    const flight = this.startFlight(controller, forced);
     this.flight = flight;
     // A scheduled refresh has no caller; its outcome is recorded by finish().
     flight.promise.catch(() => undefined);
-    const timeout = setTimeout(() => {
+    flight.timeout = setTimeout(() => {
       flight.finish({
         error: new EntraPgCredentialError(
           `${this.source.description} did not answer within ${this.settings.timeoutMs} ms (refresh.timeoutMs)`,
@@ -222,7 +195,7 @@ export class CredentialRefresher {
         ),
       });
     }, Math.min(this.settings.timeoutMs, MAX_TIMER_MS));
-    timeout.unref();
+    flight.timeout.unref();
     try {
       this.source.fetch(controller.signal).then(
         (secret) => flight.finish({ secret }),
@@ -232,6 +205,48 @@ export class CredentialRefresher {
       flight.finish({ error });
     }
     return flight.promise;
+  }
+
+  /** A fetch's promise and the one way to settle it, whichever of answer, timeout or stop comes first. */
+  private startFlight(controller: AbortController, forced: boolean): Flight {
+    let settle!: Settle;
+    const promise = new Promise<FetchedSecret>((resolve, reject) => (settle = { resolve, reject }));
+    const flight: Flight = {
+      promise,
+      timeout: undefined,
+      finish: (outcome) => {
+        if (this.flight !== flight) return;
+        this.flight = undefined;
+        clearTimeout(flight.timeout);
+        this.landed(outcome, controller, forced, settle);
+      },
+    };
+    return flight;
+  }
+
+  /** What a finished fetch means: a usable secret, or a failure that backs off (a shutdown only rejects). */
+  private landed(outcome: FlightOutcome, controller: AbortController, forced: boolean, settle: Settle): void {
+    if ('secret' in outcome) {
+      // From now on every redaction also removes this exact secret, whatever its shape.
+      rememberSecret(outcome.secret.password);
+      const problem = expiryProblem(outcome.secret, this.now(), this.source.label);
+      if (problem === undefined) {
+        this.attempted(undefined);
+        this.succeeded(outcome.secret, forced);
+        settle.resolve(outcome.secret);
+        return;
+      }
+      outcome = { error: new EntraPgCredentialError(`${this.source.description}: ${problem}`, this.connectionName) };
+    }
+    // Tell the source to give up; whatever it answers later is ignored.
+    controller.abort(outcome.error);
+    if (outcome.error instanceof EntraPgShutdownError) {
+      settle.reject(outcome.error);
+      return;
+    }
+    this.attempted(outcome.error);
+    this.failed(outcome.error);
+    settle.reject(this.unavailableError(outcome.error));
   }
 
   private succeeded(secret: FetchedSecret, forced: boolean): void {
