@@ -1,3 +1,4 @@
+import { loadOptionalPeer } from '../common/optional-peer.js';
 import { Injectable } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import type pg from 'pg';
@@ -129,22 +130,18 @@ interface Ping {
   gone: Promise<void>;
 }
 
-/**
- * @nestjs/terminus is an optional peer, loaded on first use rather than detected at boot: the
- * specifier then resolves from this file in both builds (`import()` in ESM, `require()` in CommonJS),
- * which is where an app's install put it, nested or hoisted.
- */
-async function loadTerminus(connectionName: string): Promise<TerminusApi> {
-  try {
-    return await import('@nestjs/terminus');
-  } catch (cause) {
-    throw new EntraPgConfigError(
-      'EntraPgHealthIndicator needs @nestjs/terminus, which could not be loaded. Install it (npm i @nestjs/terminus) ' +
-        'and import TerminusModule in the module of your health controller.',
-      connectionName,
-      { cause },
-    );
-  }
+/** @nestjs/terminus is an optional peer, loaded on first use rather than detected at boot. */
+function loadTerminus(connectionName: string): Promise<TerminusApi> {
+  return loadOptionalPeer(
+    () => import('@nestjs/terminus'),
+    (cause) =>
+      new EntraPgConfigError(
+        'EntraPgHealthIndicator needs @nestjs/terminus, which could not be loaded. Install it (npm i @nestjs/terminus) ' +
+          'and import TerminusModule in the module of your health controller.',
+        connectionName,
+        { cause },
+      ),
+  );
 }
 
 /**

@@ -13,12 +13,9 @@ export interface MetricsHandle {
  * pool runs with no instrumentation in its path.
  */
 export async function startMetrics(subject: MetricsSubject): Promise<MetricsHandle | undefined> {
-  let api: typeof import('@opentelemetry/api');
-  try {
-    api = await import('@opentelemetry/api');
-  } catch {
-    return undefined;
-  }
+  // Not installed: no metrics, and nothing to say about it.
+  const api = await import('@opentelemetry/api').catch(() => undefined);
+  if (api === undefined) return undefined;
   const meter = api.metrics.getMeter(METER_NAME);
   // Without a registered provider the API hands out its one no-op meter.
   if (meter === api.createNoopMeter()) return undefined;

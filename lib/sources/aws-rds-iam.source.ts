@@ -1,3 +1,4 @@
+import { loadOptionalPeer } from '../common/optional-peer.js';
 import { printAs } from '../common/print-as.js';
 import type { PgSecret, PgSecretSource } from './pg-secret-source.interface.js';
 import { SecretSourceError } from './secret-source.error.js';
@@ -127,26 +128,23 @@ export class AwsRdsIamSource implements PgSecretSource {
   }
 
   private async load(): Promise<{ signer: SignerModule; provider: AwsRdsIamCredentialsProvider }> {
-    let signer: SignerModule;
-    try {
-      signer = await import('@aws-sdk/rds-signer');
-    } catch (cause) {
-      throw new SecretSourceError(`AwsRdsIamSource needs @aws-sdk/rds-signer, which is not installed: ${INSTALL_HINT}.`, { cause });
-    }
+    const signer: SignerModule = await loadOptionalPeer(
+      () => import('@aws-sdk/rds-signer'),
+      (cause) => new SecretSourceError(`AwsRdsIamSource needs @aws-sdk/rds-signer, which is not installed: ${INSTALL_HINT}.`, { cause }),
+    );
     const given = this.#credentials;
     if (typeof given === 'function') return { signer, provider: given };
     if (given !== undefined) return { signer, provider: () => Promise.resolve(given) };
-    let chain: typeof import('@aws-sdk/credential-providers');
-    try {
-      // The chain @aws-sdk/rds-signer itself uses (its own dependency); one instance, so it caches.
-      chain = await import('@aws-sdk/credential-providers');
-    } catch (cause) {
-      throw new SecretSourceError(
-        `AwsRdsIamSource uses the AWS credential provider chain from @aws-sdk/credential-providers (installed with ${INSTALL_HINT}), ` +
-          'which cannot be loaded: install it next to @aws-sdk/rds-signer, or pass `credentials`.',
-        { cause },
-      );
-    }
+    // The chain @aws-sdk/rds-signer itself uses (its own dependency); one instance, so it caches.
+    const chain = await loadOptionalPeer(
+      () => import('@aws-sdk/credential-providers'),
+      (cause) =>
+        new SecretSourceError(
+          `AwsRdsIamSource uses the AWS credential provider chain from @aws-sdk/credential-providers (installed with ${INSTALL_HINT}), ` +
+            'which cannot be loaded: install it next to @aws-sdk/rds-signer, or pass `credentials`.',
+          { cause },
+        ),
+    );
     return { signer, provider: chain.fromNodeProviderChain() };
   }
 }

@@ -1,3 +1,5 @@
+import { MAX_TIMER_MS } from '../refresh/refresh-schedule.js';
+import { loadOptionalPeer } from '../common/optional-peer.js';
 import { printAs } from '../common/print-as.js';
 import type { PgSecret, PgSecretSource } from './pg-secret-source.interface.js';
 import { SecretSourceError } from './secret-source.error.js';
@@ -123,7 +125,7 @@ export class AwsSecretsManagerSource implements PgSecretSource {
         const error = new SecretSourceError(`${this.description} did not answer within ${timeoutMs} ms (connectionTarget timeoutMs).`);
         controller.abort(error);
         reject(error);
-      }, Math.min(timeoutMs, 2 ** 31 - 1));
+      }, Math.min(timeoutMs, MAX_TIMER_MS));
     });
     try {
       const secret = await Promise.race([this.read(controller.signal), timedOut]);
@@ -154,14 +156,16 @@ export class AwsSecretsManagerSource implements PgSecretSource {
   }
 
   private sdk(): Promise<SdkModule> {
-    this.#sdk ??= import('@aws-sdk/client-secrets-manager').catch((cause: unknown) => {
-      // Not cached: a failed load is tried again on the next read.
-      this.#sdk = undefined;
-      throw new SecretSourceError(
-        `AwsSecretsManagerSource needs ${SDK_PACKAGE}, which could not be loaded. Install it (npm i ${SDK_PACKAGE}).`,
-        { cause },
-      );
-    });
+    this.#sdk ??= loadOptionalPeer(
+      () => import('@aws-sdk/client-secrets-manager'),
+      (cause) => {
+        // Not cached: a failed load is tried again on the next read.
+        this.#sdk = undefined;
+        return new SecretSourceError(`AwsSecretsManagerSource needs ${SDK_PACKAGE}, which could not be loaded. Install it (npm i ${SDK_PACKAGE}).`, {
+          cause,
+        });
+      },
+    );
     return this.#sdk;
   }
 

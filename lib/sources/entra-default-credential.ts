@@ -1,3 +1,4 @@
+import { loadOptionalPeer } from '../common/optional-peer.js';
 import { Logger } from '@nestjs/common';
 import { nodeEnvKind } from '../common/node-env.js';
 import { EntraPgConfigError } from '../entra-pg.errors.js';
@@ -16,15 +17,11 @@ export async function createDefaultCredential(
 ): Promise<EntraTokenCredential> {
   const fail = (message: string, cause?: unknown) =>
     new EntraPgConfigError(`EntraPgModule "${connectionName}": ${message}`, connectionName, cause === undefined ? undefined : { cause });
-  let identity: typeof import('@azure/identity');
-  try {
-    identity = await import('@azure/identity');
-  } catch (cause) {
-    throw fail(
-      'no credential was given and @azure/identity is not installed. Install it (npm i @azure/identity), or pass `credential`, `source` or `password`.',
-      cause,
-    );
-  }
+  const identity = await loadOptionalPeer(
+    () => import('@azure/identity'),
+    (cause) =>
+      fail('no credential was given and @azure/identity is not installed. Install it (npm i @azure/identity), or pass `credential`, `source` or `password`.', cause),
+  );
   const kind = nodeEnvKind(env.NODE_ENV);
   if (kind === 'unknown') {
     // Guessing wrong either way is bad: the developer chain in production can pick up whoever ran
