@@ -122,6 +122,33 @@ const scenarios: Scenario[] = [
     },
   },
   {
+    name: "events: a 'connect' listener's client.query (session SET) runs before the first query on that client",
+    settings: { max: 1 },
+    async run(pool) {
+      let connects = 0;
+      pool.on('connect', (client: pg.PoolClient) => {
+        (client as unknown as { count: number }).count = connects++;
+        client.query("SET statement_timeout = '4321ms'").catch(() => undefined);
+      });
+      const first = (await pool.query<{ statement_timeout: string }>('SHOW statement_timeout')).rows[0];
+      const viaConnect = await pool.connect();
+      const second = (await viaConnect.query<{ statement_timeout: string }>('SHOW statement_timeout')).rows[0];
+      // README: a property set on the client in 'connect' is there on the client pool.connect() gives.
+      const count = (viaConnect as unknown as { count?: number }).count;
+      viaConnect.release();
+      return { first, second, count };
+    },
+    documented: { first: { statement_timeout: '4321ms' }, second: { statement_timeout: '4321ms' }, count: 0 },
+  },
+  {
+    name: "events: README's acquire example (200 pool.query at once on the default max: 10 connects, 200 acquires)",
+    async run(pool, { log }) {
+      const results = await bounded(Promise.all(Array.from({ length: 200 }, () => pool.query('SELECT NOW()'))), 15_000, '200 queries');
+      return { results: results.length, connects: log.count('connect'), acquires: log.count('acquire'), releases: log.count('release'), counters: counters(pool) };
+    },
+    documented: { results: 200, connects: 10, acquires: 200, releases: 200, counters: { total: 10, idle: 10, waiting: 0, expired: 0 } },
+  },
+  {
     name: 'events: release(err) removes the client (release event carries the error, then remove)',
     async run(pool, { log }) {
       const client = await pool.connect();
@@ -383,11 +410,13 @@ const scenarios: Scenario[] = [
   {
     name: 'promises: pool.query(config) with text, values and rowMode',
     async run(pool) {
-      const result = await pool.query({ text: 'SELECT $1::int AS n, $2::text AS t', values: [3, 'x'], rowMode: 'array' });
+      const promise = pool.query({ text: 'SELECT $1::int AS n, $2::text AS t', values: [3, 'x'], rowMode: 'array' });
+      const isPromise = promise instanceof Promise;
+      const result = await promise;
       const named = await pool.query({ text: 'SELECT $1::int AS n', values: [4] });
-      return { rows: result.rows, fields: result.fields.map((f) => f.name), command: result.command, rowCount: result.rowCount, named: named.rows };
+      return { isPromise, rows: result.rows, fields: result.fields.map((f) => f.name), command: result.command, rowCount: result.rowCount, named: named.rows };
     },
-    documented: { rows: [[3, 'x']], fields: ['n', 't'], command: 'SELECT', rowCount: 1, named: [{ n: 4 }] },
+    documented: { isPromise: true, rows: [[3, 'x']], fields: ['n', 't'], command: 'SELECT', rowCount: 1, named: [{ n: 4 }] },
   },
   {
     name: 'callbacks: pool.connect(cb) calls back with (undefined, client, done); done() releases; a second done() throws',
@@ -541,18 +570,29 @@ const scenarios: Scenario[] = [
         }
       }
       const e = (await appLevelCallerOfConnect()) as Error & { code?: string };
+      // The callback form: (err, undefined, done), where done may be called (README: `if (err) return done(err)`).
+      const viaCallback = await callbackArgs((cb) => pool.connect(cb as never));
+      const [cbErr, cbClient, cbDone] = viaCallback.args as [Error & { code?: string }, unknown, (e?: unknown) => void];
+      let doneThrew = false;
+      try {
+        cbDone(cbErr);
+      } catch {
+        doneThrew = true;
+      }
       await db.adminPool.query(`ALTER ROLE ${pg.escapeIdentifier(role)} LOGIN`);
       return {
         name: e.constructor.name,
         code: e.code,
         message: e.message.split(role).join('<role>'),
         stackHasCaller: String(e.stack).includes('appLevelCallerOfConnect'),
+        callback: { arity: viaCallback.args.length, code: cbErr?.code, client: cbClient === undefined ? 'undefined' : 'set', doneType: typeof cbDone, doneThrew },
         counters: counters(pool),
       };
     },
     documented: {
       name: 'DatabaseError',
       code: '28000',
+      callback: { arity: 3, code: '28000', client: 'undefined', doneType: 'function', doneThrew: false },
       message: 'role "<role>" is not permitted to log in',
       stackHasCaller: true,
       counters: { total: 0, idle: 0, waiting: 0, expired: 0 },
@@ -677,6 +717,15 @@ const scenarios: Scenario[] = [
     },
   },
   {
+    name: 'ending: end(cb) calls back with no arguments and returns undefined; the pool has ended by then',
+    async run(pool) {
+      await pool.query('SELECT 1');
+      const { args, returned, calls } = await callbackArgs((cb) => pool.end(cb as never));
+      return { arity: args.length, returned: returned === undefined ? 'undefined' : Object.prototype.toString.call(returned), calls, ended: pool.ended };
+    },
+    documented: { arity: 0, returned: 'undefined', calls: 1, ended: true },
+  },
+  {
     name: "ending: end() twice rejects 'Called end on pool more than once' (promise and callback)",
     async run(pool) {
       await pool.query('SELECT 1');
@@ -719,7 +768,7 @@ const scenarios: Scenario[] = [
     },
   },
   {
-    name: 'ending: a query whose login is under way when end() is called finishes successfully, then end() resolves',
+    name: 'ending: end() right after pool.query() in the same tick (pg.Pool has started the login): the query finishes, then end() resolves',
     async run(pool, { log }) {
       const query = pool.query<{ n: number }>('SELECT 5 AS n');
       const totalAtEnd = pool.totalCount;
@@ -741,6 +790,36 @@ const scenarios: Scenario[] = [
       totalAtEnd: 1,
       flags: { ending: true, ended: false },
       result: [{ n: 5 }],
+      endOutcome: 'resolved',
+      events: ['connect c1', 'acquire c1', 'release c1 err=null', 'remove c1'],
+      final: { ended: true, counters: { total: 0, idle: 0, waiting: 0, expired: 0 } },
+    },
+  },
+  {
+    name: 'ending: end() once the pool has begun the login for a query (totalCount 1): the query still finishes, then end() resolves',
+    async run(pool, { log }) {
+      const query = pool.query<{ n: number }>('SELECT 6 AS n');
+      // pg.Pool counts the connecting client at once; a pool that starts its login a few turns later
+      // gets a bounded chance (checked on every turn of the event loop, so the login is still under way).
+      const deadline = Date.now() + 3_000;
+      while (pool.totalCount === 0 && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
+      const loginUnderWay = log.count('connect') === 0;
+      const ended = pool.end();
+      const result = await bounded(
+        query.then(
+          (r) => r.rows,
+          (e: unknown) => describeError(e),
+        ),
+        5_000,
+        'query under way at end()',
+      );
+      const endOutcome = await settledWithin(ended, 5_000);
+      await until(() => log.count('remove') === 1);
+      return { loginUnderWay, result, endOutcome, events: [...log.events], final: { ended: pool.ended, counters: counters(pool) } };
+    },
+    documented: {
+      loginUnderWay: true,
+      result: [{ n: 6 }],
       endOutcome: 'resolved',
       events: ['connect c1', 'acquire c1', 'release c1 err=null', 'remove c1'],
       final: { ended: true, counters: { total: 0, idle: 0, waiting: 0, expired: 0 } },
@@ -879,6 +958,11 @@ describe('pg.Pool compatibility: the same scenarios on pg.Pool and on PG_POOL', 
     }
     const log = new EventLog(pool);
     const cleanups: (() => unknown)[] = [];
+    // No scenario may leave an unhandled rejection or an uncaught exception behind, on either pool.
+    const uncaught: unknown[] = [];
+    const record = (error: unknown) => uncaught.push(describeError(error));
+    process.on('unhandledRejection', record);
+    process.on('uncaughtException', record);
     const ctx: Ctx = {
       kind,
       db,
@@ -891,7 +975,10 @@ describe('pg.Pool compatibility: the same scenarios on pg.Pool and on PG_POOL', 
     };
     try {
       // A copy, taken before the pool is closed (closing adds events to the log).
-      return JSON.parse(JSON.stringify(await bounded(run(pool, ctx), SCENARIO_TIMEOUT_MS, `${kind} scenario`))) as Observation;
+      const observation = JSON.parse(JSON.stringify(await bounded(run(pool, ctx), SCENARIO_TIMEOUT_MS, `${kind} scenario`))) as Observation;
+      await sleep(20);
+      expect({ kind, uncaught }).toEqual({ kind, uncaught: [] });
+      return observation;
     } finally {
       for (const cleanup of cleanups) {
         try {
@@ -902,6 +989,8 @@ describe('pg.Pool compatibility: the same scenarios on pg.Pool and on PG_POOL', 
       }
       if (app) await bounded(app.close(), 10_000, 'closing PG_POOL').catch(() => undefined);
       else if (!pool.ending) await bounded(pool.end(), 5_000, 'ending pg.Pool').catch(() => undefined);
+      process.off('unhandledRejection', record);
+      process.off('uncaughtException', record);
     }
   }
 
