@@ -353,6 +353,61 @@ const scenarios: Scenario[] = [
     documented: { state: 'pending', waiting: { total: 10, idle: 0, waiting: 1, expired: 0 } },
   },
   {
+    name: 'sizing: queued checkouts are served first come, first served',
+    settings: { max: 1 },
+    async run(pool) {
+      const held = await pool.connect();
+      const order: number[] = [];
+      const waiters = [0, 1, 2].map((i) =>
+        pool.connect().then((client) => {
+          order.push(i);
+          client.release();
+        }),
+      );
+      await sleep(50);
+      const waiting = pool.waitingCount;
+      held.release();
+      await bounded(Promise.all(waiters), 5_000, 'queued checkouts');
+      return { waiting, order };
+    },
+    documented: { waiting: 3, order: [0, 1, 2] },
+  },
+  {
+    name: 'options: pool.options shows the sizing and timing options as given (password not enumerable)',
+    settings: { max: 4, min: 1, idleTimeoutMillis: 1234, connectionTimeoutMillis: 4321, maxLifetimeSeconds: 60, maxUses: 50 },
+    async run(pool) {
+      const o = pool.options as pg.PoolConfig & { maxLifetimeSeconds?: number };
+      return {
+        max: o.max,
+        min: o.min,
+        idleTimeoutMillis: o.idleTimeoutMillis,
+        connectionTimeoutMillis: o.connectionTimeoutMillis,
+        maxLifetimeSeconds: o.maxLifetimeSeconds,
+        maxUses: String(o.maxUses),
+        allowExitOnIdle: o.allowExitOnIdle,
+        passwordEnumerable: Object.keys(o).includes('password'),
+      };
+    },
+    documented: {
+      max: 4,
+      min: 1,
+      idleTimeoutMillis: 1234,
+      connectionTimeoutMillis: 4321,
+      maxLifetimeSeconds: 60,
+      maxUses: '50',
+      allowExitOnIdle: false,
+      passwordEnumerable: false,
+    },
+  },
+  {
+    name: "options: pool.options defaults (max 10, min 0, idleTimeoutMillis 10000, maxUses Infinity, maxLifetimeSeconds 0)",
+    async run(pool) {
+      const o = pool.options as pg.PoolConfig & { maxLifetimeSeconds?: number };
+      return { max: o.max, min: o.min, idleTimeoutMillis: o.idleTimeoutMillis, maxUses: String(o.maxUses), maxLifetimeSeconds: o.maxLifetimeSeconds };
+    },
+    documented: { max: 10, min: 0, idleTimeoutMillis: 10000, maxUses: 'Infinity', maxLifetimeSeconds: 0 },
+  },
+  {
     name: "counters: connectionTimeoutMillis 200 on a full pool ('timeout exceeded when trying to connect', waiter removed)",
     settings: { max: 1, connectionTimeoutMillis: 200 },
     async run(pool, { defer }) {
