@@ -413,14 +413,15 @@ const scenarios: Scenario[] = [
     async run(pool, { defer }) {
       const held = await pool.connect();
       defer(() => held.release());
-      const error = await bounded(
-        pool.connect().then(
-          () => 'resolved',
-          (e: unknown) => e,
-        ),
-        5_000,
-        'connect on a full pool',
-      );
+      async function appLevelCallerWaitingForAClient(): Promise<unknown> {
+        try {
+          (await pool.connect()).release();
+          return 'resolved';
+        } catch (e) {
+          return e;
+        }
+      }
+      const error = await bounded(appLevelCallerWaitingForAClient(), 5_000, 'connect on a full pool');
       const queryError = await bounded(
         pool.query('SELECT 1').then(
           () => 'resolved',
@@ -429,10 +430,16 @@ const scenarios: Scenario[] = [
         5_000,
         'query on a full pool',
       );
-      return { error: describeError(error), queryError: describeError(queryError), counters: counters(pool) };
+      return {
+        error: describeError(error),
+        stackHasCaller: String((error as Error).stack).includes('appLevelCallerWaitingForAClient'),
+        queryError: describeError(queryError),
+        counters: counters(pool),
+      };
     },
     documented: {
       error: { name: 'Error', message: 'timeout exceeded when trying to connect' },
+      stackHasCaller: true,
       queryError: { name: 'Error', message: 'timeout exceeded when trying to connect' },
       counters: { total: 1, idle: 0, waiting: 0, expired: 0 },
     },
@@ -803,19 +810,28 @@ const scenarios: Scenario[] = [
     name: "ending: connect()/query() after end() fail with 'Cannot use a pool after calling end on the pool'",
     async run(pool) {
       await pool.end();
-      const connect = await pool.connect().then(
-        (c) => (c.release(), 'resolved'),
-        (e: unknown) => e,
-      );
+      async function appLevelCallerAfterEnd(): Promise<unknown> {
+        try {
+          (await pool.connect()).release();
+          return 'resolved';
+        } catch (e) {
+          return e;
+        }
+      }
+      const connect = await appLevelCallerAfterEnd();
       const query = await pool.query('SELECT 1').then(
         () => 'resolved',
         (e: unknown) => e,
       );
       const connectCb = await callbackArgs((cb) => pool.connect(cb as never));
       const queryCb = await callbackArgs((cb) => pool.query('SELECT 1', cb as never));
-      return { connect: describeError(connect), query: describeError(query), connectCb: describeError(connectCb.args[0]), queryCb: describeError(queryCb.args[0]) };
+      return {
+        stackHasCaller: String((connect as Error).stack).includes('appLevelCallerAfterEnd'),
+        connect: describeError(connect),
+        query: describeError(query), connectCb: describeError(connectCb.args[0]), queryCb: describeError(queryCb.args[0]) };
     },
     documented: {
+      stackHasCaller: true,
       connect: { name: 'Error', message: 'Cannot use a pool after calling end on the pool' },
       query: { name: 'Error', message: 'Cannot use a pool after calling end on the pool' },
       connectCb: { name: 'Error', message: 'Cannot use a pool after calling end on the pool' },
