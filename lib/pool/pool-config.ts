@@ -40,6 +40,8 @@ export function toPgPoolConfig(
     min: config.min,
     idleTimeoutMillis: config.idleTimeoutMillis,
     connectionTimeoutMillis: config.connectionTimeoutMillis,
+    // Shown in pool.options as given; each generation computes its own per connection (jittered).
+    maxLifetimeSeconds: config.maxLifetimeSeconds,
     application_name: config.applicationName,
   };
 }

@@ -21,11 +21,12 @@ export function runQuery(checkout: PoolCheckout, text: string | pg.QueryConfig, 
       return;
     }
     let released = false;
-    const release = (error: Error | undefined) => {
+    // `null` after a query that succeeded: pg-pool releases with the query callback's own error value.
+    const release = (error: Error | null | undefined) => {
       if (released) return false;
       released = true;
       client.removeListener('error', onError);
-      client.release(error);
+      client.release(error as Error | undefined);
       return true;
     };
     // A connection that dies mid-query emits 'error'; without this listener the process would crash.
@@ -40,7 +41,7 @@ export function runQuery(checkout: PoolCheckout, text: string | pg.QueryConfig, 
       client.query(text as string, values as unknown[], (error: Error | null, result: pg.QueryResult) => {
         if (!error) {
           // The release decides from the transaction status (`pool.query('BEGIN')` leaves one open).
-          if (release(undefined)) callback(undefined, result);
+          if (release(error)) callback(undefined, result);
         } else if (error instanceof pg.DatabaseError && !isConnectionGone(error) && error.code !== READ_ONLY_SQL_TRANSACTION) {
           // An SQL error reaches us before the server's ReadyForQuery, whose transaction status says
           // whether the connection can serve again; the release waits for it (a socket that dies
