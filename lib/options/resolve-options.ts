@@ -1,7 +1,8 @@
 import { EntraPgConfigError } from '../entra-pg.errors.js';
 import type { EntraPgModuleOptions, EntraPgReservedPgOption } from '../interfaces/entra-pg-options.interface.js';
 import { decideTls } from './tls-policy.js';
-import { parseConnectionString } from './connection-string.js';
+import { type ConnectionStringParts, parseConnectionString } from './connection-string.js';
+import { type NumberRule, OptionReader } from './option-reader.js';
 import { MAX_TIMER_MS, type RefreshSettings } from '../refresh/refresh-schedule.js';
 import type { PgSecretSource } from '../sources/pg-secret-source.interface.js';
 import { StaticPasswordSource } from '../sources/static-password.source.js';
@@ -29,166 +30,148 @@ const RESERVED_PG_OPTIONS: readonly EntraPgReservedPgOption[] = [
 
 const SECRET_OPTIONS = ['credential', 'source', 'password'] as const;
 
-interface NumberRule {
-  integer?: boolean;
-  positive?: boolean;
-  max?: number;
-}
-
 /**
  * Checks the options, applies the libpq environment (PGHOST, PGPORT, PGDATABASE, PGUSER,
  * PGSSLMODE, PGAPPNAME) and the defaults, once, at bootstrap, before anything is fetched or opened.
  * Every message names the connection and the option, and says what to change; no secret is echoed.
  */
 export function resolveOptions(options: unknown, connectionName: string, env: NodeJS.ProcessEnv = process.env): ResolvedEntraPgOptions {
-  const fail = (message: string) => new EntraPgConfigError(`EntraPgModule "${connectionName}": ${message}`, connectionName);
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw fail('the options must be an object (did the factory return nothing?).');
+    throw new OptionReader({}, connectionName, env).fail('the options must be an object (did the factory return nothing?).');
   }
-  const o = options as Record<string, unknown>;
-  const object = (key: string): Record<string, unknown> => {
-    const value = o[key];
-    if (value === undefined) return {};
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw fail(`${key} must be an object.`);
-    return value as Record<string, unknown>;
+  const read = new OptionReader(options as Record<string, unknown>, connectionName, env);
+  const o = read.raw;
+  const password = readSecretChoice(read);
+  const url = o.connectionString === undefined ? {} : parseConnectionString(read.text(o.connectionString, 'connectionString')!, (m) => read.fail(m));
+  const target = readTarget(read, url);
+  if (password !== undefined && target.user === undefined) throw read.fail('a static password needs a user: set the `user` option or PGUSER.');
+  const transport = readTransport(read, target.host, url.sslmode);
+  const pg = readPgPassthrough(read, url.options);
+  const consumerEnd = o.consumerEnd ?? ENTRA_PG_DEFAULTS.consumerEnd;
+  if (consumerEnd !== 'ignore' && consumerEnd !== 'shutdown') throw read.fail(`consumerEnd must be 'ignore' or 'shutdown'.`);
+  return {
+    connectionName,
+    pool: { ...target, ssl: transport.ssl, ...readPoolSizing(read, pg), pg: pg as ResolvedEntraPgOptions['pool']['pg'] },
+    refresh: readRefresh(read),
+    source: password !== undefined ? new StaticPasswordSource(password, target.user) : (o.source as ResolvedEntraPgOptions['source']),
+    credential: o.credential as ResolvedEntraPgOptions['credential'],
+    scope: read.text(o.scope, 'scope') ?? ENTRA_PG_DEFAULTS.scope,
+    lazyConnect: read.flag('lazyConnect', ENTRA_PG_DEFAULTS.lazyConnect),
+    bootAttempts: read.number(o.retryAttempts, 'retryAttempts', ENTRA_PG_DEFAULTS.retryAttempts, { integer: true, max: 1000 }) + 1,
+    retryDelay: read.number(o.retryDelay, 'retryDelay', ENTRA_PG_DEFAULTS.retryDelay),
+    drainTimeoutMs: read.number(o.drainTimeoutMs, 'drainTimeoutMs', ENTRA_PG_DEFAULTS.drainTimeoutMs),
+    consumerEnd,
+    metrics: read.flag('metrics', ENTRA_PG_DEFAULTS.metrics),
+    insecureTransport: transport.insecure,
+    sslOffBecause: transport.sslOffBecause,
   };
-  const text = (value: unknown, name: string): string | undefined => {
-    if (value === undefined) return undefined;
-    if (typeof value !== 'string' || value.trim() === '') throw fail(`${name} must be a non-empty string.`);
-    return value;
-  };
-  const flag = (key: keyof typeof ENTRA_PG_DEFAULTS & keyof EntraPgModuleOptions): boolean => {
-    const value = o[key] ?? ENTRA_PG_DEFAULTS[key];
-    if (typeof value !== 'boolean') throw fail(`${key} must be true or false.`);
-    return value;
-  };
-  // Every duration ends up in a setTimeout, which fires after 1 ms for anything above 2^31-1 ms.
-  const number = (value: unknown, name: string, fallback: number, { integer = false, positive = false, max = MAX_TIMER_MS }: NumberRule = {}): number => {
-    if (value === undefined) return fallback;
-    const ok =
-      typeof value === 'number' &&
-      Number.isFinite(value) &&
-      (!integer || Number.isInteger(value)) &&
-      (positive ? value > 0 : value >= 0) &&
-      value <= max;
-    if (!ok) throw fail(`${name} must be ${positive ? 'a positive' : 'a non-negative'} ${integer ? 'integer' : 'number'} of at most ${max}.`);
-    return value as number;
-  };
+  // Whether the source needs TLS and whether it is polled is decided by withSource(), on the source
+  // in use: a test may replace this one on PG_SECRET_SOURCE.
+}
 
+/** Which secret option is given (one at most), each of the right shape; the static password if that is the one. */
+function readSecretChoice(read: OptionReader): string | undefined {
+  const o = read.raw;
   if (o.credentials !== undefined) {
-    throw fail(
+    throw read.fail(
       '`credentials` was replaced in 0.2 by `source`: pass `source: new CallbackSource((signal) => vault.getCredentials({ abortSignal: signal }), { label: \'vault secret\' })`, ' +
         'or any object implementing PgSecretSource.',
     );
   }
   const given = SECRET_OPTIONS.filter((key) => o[key] !== undefined);
-  if (given.length > 1) throw fail(`give only one of ${SECRET_OPTIONS.join(', ')}; got ${given.join(' and ')}.`);
+  if (given.length > 1) throw read.fail(`give only one of ${SECRET_OPTIONS.join(', ')}; got ${given.join(' and ')}.`);
   if (o.credential !== undefined && typeof (o.credential as { getToken?: unknown } | null)?.getToken !== 'function') {
-    throw fail('credential must be a TokenCredential (an object with getToken(), such as ManagedIdentityCredential).');
+    throw read.fail('credential must be a TokenCredential (an object with getToken(), such as ManagedIdentityCredential).');
   }
-  if (o.source !== undefined) checkSourceShape(o.source, 'source', connectionName);
+  if (o.source !== undefined) checkSourceShape(o.source, 'source', read.connectionName);
   const password = o.password;
-  if (password !== undefined && (typeof password !== 'string' || password === '')) throw fail('password must be a non-empty string.');
+  if (password !== undefined && (typeof password !== 'string' || password === '')) throw read.fail('password must be a non-empty string.');
+  return password as string | undefined;
+}
 
-  // An empty libpq variable counts as unset, as in pg (PGAPPNAME= in an env file); an empty option is a mistake.
-  const fromEnv = (name: string): string | undefined => (env[name]?.trim() ? env[name] : undefined);
-  // An option wins over the URL, the URL over the libpq environment.
-  const url = o.connectionString === undefined ? {} : parseConnectionString(text(o.connectionString, 'connectionString')!, fail);
+/** Where to connect: an option wins over the connection string, which wins over the libpq environment. */
+function readTarget(read: OptionReader, url: ConnectionStringParts) {
+  const o = read.raw;
   const setting = (key: 'host' | 'user' | 'database' | 'applicationName', envName: string): string | undefined => {
-    if (o[key] !== undefined) return text(o[key], key);
-    if (url[key] !== undefined) return text(url[key], `connectionString's ${key}`);
-    return text(fromEnv(envName), envName);
+    if (o[key] !== undefined) return read.text(o[key], key);
+    if (url[key] !== undefined) return read.text(url[key], `connectionString's ${key}`);
+    return read.text(read.fromEnv(envName), envName);
   };
   const host = setting('host', 'PGHOST');
-  if (host === undefined) throw fail('no PostgreSQL host: set the `host` option, a connectionString, or PGHOST.');
-  const envPort = fromEnv('PGPORT');
+  if (host === undefined) throw read.fail('no PostgreSQL host: set the `host` option, a connectionString, or PGHOST.');
+  const envPort = read.fromEnv('PGPORT');
   const port = o.port ?? url.port ?? (envPort !== undefined ? Number(envPort) : undefined);
-  const user = setting('user', 'PGUSER');
-  const database = setting('database', 'PGDATABASE') ?? ENTRA_PG_DEFAULTS.database;
-  const applicationName = setting('applicationName', 'PGAPPNAME');
-  const scope = text(o.scope, 'scope') ?? ENTRA_PG_DEFAULTS.scope;
-  if (password !== undefined && user === undefined) throw fail('a static password needs a user: set the `user` option or PGUSER.');
+  const portName = o.port !== undefined ? 'port' : url.port !== undefined ? "connectionString's port" : 'PGPORT';
+  return {
+    host,
+    port: read.number(port, portName, ENTRA_PG_DEFAULTS.port, { integer: true, positive: true, max: 65535 }),
+    database: setting('database', 'PGDATABASE') ?? ENTRA_PG_DEFAULTS.database,
+    user: setting('user', 'PGUSER'),
+    applicationName: setting('applicationName', 'PGAPPNAME'),
+  };
+}
 
+/** TLS from `ssl`, the URL's sslmode or PGSSLMODE, under the TLS policy; and why it is off, for later messages. */
+function readTransport(read: OptionReader, host: string, urlSslMode: string | undefined) {
+  const { raw: o, env } = read;
   if (o.ssl !== undefined && typeof o.ssl !== 'boolean' && (o.ssl === null || typeof o.ssl !== 'object' || Array.isArray(o.ssl))) {
-    throw fail('ssl must be true, false or a tls.ConnectionOptions object.');
+    throw read.fail('ssl must be true, false or a tls.ConnectionOptions object.');
   }
-  const allowInsecureTransport = flag('allowInsecureTransport');
-  const sslMode = url.sslmode ?? env.PGSSLMODE;
-  const tls = decideTls({ host, ssl: o.ssl as EntraPgModuleOptions['ssl'], allowInsecureTransport, sslMode });
-  if (!tls.ok) throw fail(tls.error);
+  const allowInsecureTransport = read.flag('allowInsecureTransport', ENTRA_PG_DEFAULTS.allowInsecureTransport);
+  const tls = decideTls({ host, ssl: o.ssl as EntraPgModuleOptions['ssl'], allowInsecureTransport, sslMode: urlSslMode ?? env.PGSSLMODE });
+  if (!tls.ok) throw read.fail(tls.error);
+  let sslOffBecause: string | undefined;
+  if (tls.ssl === false) {
+    if (o.ssl === false) sslOffBecause = 'ssl: false';
+    else if (urlSslMode !== undefined) sslOffBecause = `sslmode=${urlSslMode} in connectionString`;
+    else if (env.PGSSLMODE) sslOffBecause = `PGSSLMODE=${env.PGSSLMODE}`;
+  }
+  return { ssl: tls.ssl, insecure: tls.insecure, sslOffBecause };
+}
 
-  const pg = { ...object('pg') };
+/** The `pg` options passed through (a copy), refusing the ones the module sets itself. */
+function readPgPassthrough(read: OptionReader, urlOptions: string | undefined): Record<string, unknown> {
+  const pg = { ...read.object('pg') };
   const reserved = RESERVED_PG_OPTIONS.filter((key) => pg[key] !== undefined);
   if (reserved.length > 0) {
-    throw fail(
+    throw read.fail(
       `pg.${reserved.join(', pg.')} cannot be passed through: the module sets ${reserved.length > 1 ? 'them' : 'it'} itself; use the top-level options (host, port, database, user, ssl, pool.*, applicationName) and the secret sources instead.`,
     );
   }
-  const consumerEnd = o.consumerEnd ?? ENTRA_PG_DEFAULTS.consumerEnd;
-  if (consumerEnd !== 'ignore' && consumerEnd !== 'shutdown') throw fail(`consumerEnd must be 'ignore' or 'shutdown'.`);
+  if (urlOptions !== undefined && pg.options === undefined) pg.options = urlOptions;
+  return pg;
+}
 
-  if (url.options !== undefined && pg.options === undefined) pg.options = url.options;
-  const pool = object('pool');
-  const poolDefaults = ENTRA_PG_DEFAULTS.pool;
-  // pg-pool's `poolSize` is an alias of `max` (max wins), here as pool.poolSize or pg.poolSize.
+/** `pool.*`, with pg-pool's `poolSize` read as an alias of `max` (max wins), as pool.poolSize or pg.poolSize. */
+function readPoolSizing(read: OptionReader, pg: Record<string, unknown>) {
+  const pool = read.object('pool');
+  const defaults = ENTRA_PG_DEFAULTS.pool;
   const sizeKey = pool.max !== undefined ? 'pool.max' : pool.poolSize !== undefined ? 'pool.poolSize' : 'pg.poolSize';
-  const max = number(pool.max ?? pool.poolSize ?? pg.poolSize, sizeKey, poolDefaults.max, { integer: true, positive: true });
+  const max = read.number(pool.max ?? pool.poolSize ?? pg.poolSize, sizeKey, defaults.max, { integer: true, positive: true });
   delete pg.poolSize;
-  const min = number(pool.min, 'pool.min', poolDefaults.min, { integer: true, max });
-  const refresh = object('refresh');
-  const refreshNumber = (key: keyof RefreshSettings, rule: NumberRule = {}) =>
-    number(refresh[key], `refresh.${key}`, DEFAULT_REFRESH_SETTINGS[key] as number, rule);
-  const settings: RefreshSettings = {
-    marginMs: refreshNumber('marginMs'),
-    retryBaseMs: refreshNumber('retryBaseMs', { positive: true }),
-    retryMaxMs: refreshNumber('retryMaxMs', { positive: true }),
-    jitterRatio: refreshNumber('jitterRatio', { max: 1 }),
-    forcedRefreshMinIntervalMs: refreshNumber('forcedRefreshMinIntervalMs'),
-    intervalMs: refreshNumber('intervalMs', { positive: true }),
-    timeoutMs: refreshNumber('timeoutMs', { positive: true }),
-  };
   return {
-    connectionName,
-    pool: {
-      host,
-      port: number(port, o.port !== undefined ? 'port' : url.port !== undefined ? "connectionString's port" : 'PGPORT', ENTRA_PG_DEFAULTS.port, { integer: true, positive: true, max: 65535 }),
-      database,
-      user,
-      ssl: tls.ssl,
-      max,
-      min,
-      idleTimeoutMillis: number(pool.idleTimeoutMillis, 'pool.idleTimeoutMillis', poolDefaults.idleTimeoutMillis),
-      connectionTimeoutMillis: number(pool.connectionTimeoutMillis, 'pool.connectionTimeoutMillis', poolDefaults.connectionTimeoutMillis),
-      maxLifetimeSeconds: number(pool.maxLifetimeSeconds, 'pool.maxLifetimeSeconds', poolDefaults.maxLifetimeSeconds, {
-        max: Math.floor(MAX_TIMER_MS / 1000),
-      }),
-      applicationName,
-      pg: pg as ResolvedEntraPgOptions['pool']['pg'],
-    },
-    refresh: settings,
-    source: password !== undefined ? new StaticPasswordSource(password, user) : (o.source as ResolvedEntraPgOptions['source']),
-    credential: o.credential as ResolvedEntraPgOptions['credential'],
-    scope,
-    lazyConnect: flag('lazyConnect'),
-    bootAttempts: number(o.retryAttempts, 'retryAttempts', ENTRA_PG_DEFAULTS.retryAttempts, { integer: true, max: 1000 }) + 1,
-    retryDelay: number(o.retryDelay, 'retryDelay', ENTRA_PG_DEFAULTS.retryDelay),
-    drainTimeoutMs: number(o.drainTimeoutMs, 'drainTimeoutMs', ENTRA_PG_DEFAULTS.drainTimeoutMs),
-    consumerEnd,
-    metrics: flag('metrics'),
-    insecureTransport: tls.insecure,
-    sslOffBecause:
-      tls.ssl !== false
-        ? undefined
-        : o.ssl === false
-          ? 'ssl: false'
-          : url.sslmode !== undefined
-            ? `sslmode=${url.sslmode} in connectionString`
-            : env.PGSSLMODE
-              ? `PGSSLMODE=${env.PGSSLMODE}`
-              : undefined,
+    max,
+    min: read.number(pool.min, 'pool.min', defaults.min, { integer: true, max }),
+    idleTimeoutMillis: read.number(pool.idleTimeoutMillis, 'pool.idleTimeoutMillis', defaults.idleTimeoutMillis),
+    connectionTimeoutMillis: read.number(pool.connectionTimeoutMillis, 'pool.connectionTimeoutMillis', defaults.connectionTimeoutMillis),
+    maxLifetimeSeconds: read.number(pool.maxLifetimeSeconds, 'pool.maxLifetimeSeconds', defaults.maxLifetimeSeconds, {
+      max: Math.floor(MAX_TIMER_MS / 1000),
+    }),
   };
-  // Whether the source needs TLS and whether it is polled is decided by withSource(), on the source
-  // in use: a test may replace this one on PG_SECRET_SOURCE.
+}
+
+function readRefresh(read: OptionReader): RefreshSettings {
+  const refresh = read.object('refresh');
+  const value = (key: keyof RefreshSettings, rule: NumberRule = {}) => read.number(refresh[key], `refresh.${key}`, DEFAULT_REFRESH_SETTINGS[key] as number, rule);
+  return {
+    marginMs: value('marginMs'),
+    retryBaseMs: value('retryBaseMs', { positive: true }),
+    retryMaxMs: value('retryMaxMs', { positive: true }),
+    jitterRatio: value('jitterRatio', { max: 1 }),
+    forcedRefreshMinIntervalMs: value('forcedRefreshMinIntervalMs'),
+    intervalMs: value('intervalMs', { positive: true }),
+    timeoutMs: value('timeoutMs', { positive: true }),
+  };
 }
 
 /**
