@@ -41,3 +41,5 @@ export { AwsRdsIamSource, type AwsRdsIamCredentials, type AwsRdsIamCredentialsPr
 export { SecretSourceError } from './sources/secret-source.error.js';
 export type { EntraAccessToken, EntraGetTokenOptions, EntraTokenCredential } from './interfaces/token-credential.interface.js';
 export { AwsSecretsManagerSource, type AwsSecretsManagerClient, type AwsSecretsManagerClientConfig, type AwsSecretsManagerConnectionTarget, type AwsSecretsManagerCredentials, type AwsSecretsManagerSourceOptions } from './sources/aws-secrets-manager.source.js';
+export { diagnoseEntraPg, formatDiagnosis } from './diagnostics/index.js';
+export type { CheckId, CheckStatus, DiagnoseDependencies, Diagnosis, DiagnosisCheck } from './diagnostics/index.js';

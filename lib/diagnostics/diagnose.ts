@@ -1,5 +1,10 @@
+import { redact } from '../common/redact.js';
+import { EntraPgConfigError } from '../entra-pg.errors.js';
+import type { EntraPgModuleOptions } from '../interfaces/entra-pg-options.interface.js';
 import type { EntraTokenCredential } from '../interfaces/token-credential.interface.js';
+import { resolveOptions } from '../options/resolve-options.js';
 import type { ResolvedEntraPgOptions } from '../options/resolved-options.interface.js';
+import type { PgSecretSource } from '../sources/pg-secret-source.interface.js';
 import type { CheckId, Diagnosis, DiagnosisCheck } from './check.js';
 import { checkConfiguration } from './configuration.js';
 import { checkCredential, checkToken } from './identity.js';
@@ -12,6 +17,8 @@ export interface DiagnoseDependencies {
   env?: NodeJS.ProcessEnv;
   /** Overrides the options' credential (the app's ENTRA_CREDENTIAL, an emulator in tests). */
   credential?: EntraTokenCredential;
+  /** Overrides where the secret comes from: the source the app's connection really reads (EntraPgConnection.diagnose()). */
+  source?: PgSecretSource;
   /** Bound of every network step and the token request. Default 10 s. */
   timeoutMs?: number;
   /** The clock, for tests. */
@@ -37,10 +44,10 @@ export async function diagnose(options: ResolvedEntraPgOptions, deps: DiagnoseDe
   await run(() => checkConfiguration(options, env));
   await run(() => checkDns(host));
   await run(() => checkTcp(host, port, timeoutMs));
-  await run(() => checkTls(host, port, ssl, timeoutMs));
+  await run(() => checkTls(host, port, ssl, options.sslOffBecause, timeoutMs));
   let secret: Awaited<ReturnType<typeof checkCredential>>['secret'];
   await run(async () => {
-    const result = await checkCredential(options, env, deps.credential, timeoutMs);
+    const result = await checkCredential(deps.source ? { ...options, source: deps.source } : options, env, deps.credential, timeoutMs);
     secret = result.secret;
     return result.check;
   });
@@ -53,4 +60,28 @@ export async function diagnose(options: ResolvedEntraPgOptions, deps: DiagnoseDe
   }
   checks.sort((a, b) => ORDER.indexOf(a.id) - ORDER.indexOf(b.id));
   return { ok: checks.some((check) => check.id === 'login' && check.status === 'ok'), checks };
+}
+
+const SKIPPED_AFTER_CONFIGURATION = ORDER.slice(1);
+
+/**
+ * The diagnosis from the module's own options (what `EntraPgModule.forRoot()` takes): resolved
+ * the way the module resolves them (PG* environment, defaults); options that cannot work are
+ * reported as a failed configuration check instead of thrown.
+ */
+export async function diagnoseEntraPg(options: EntraPgModuleOptions, deps: DiagnoseDependencies = {}): Promise<Diagnosis> {
+  let resolved: ResolvedEntraPgOptions;
+  try {
+    resolved = resolveOptions(options, 'doctor', deps.env ?? process.env);
+  } catch (error) {
+    if (!(error instanceof EntraPgConfigError)) throw error;
+    return {
+      ok: false,
+      checks: [
+        { id: 'configuration', status: 'fail', found: redact(error.message, 1000), fix: 'change the option or environment variable the message names' },
+        ...SKIPPED_AFTER_CONFIGURATION.map((id): DiagnosisCheck => ({ id, status: 'skipped', found: 'not run: an earlier check failed', fix: '' })),
+      ],
+    };
+  }
+  return diagnose(resolved, deps);
 }

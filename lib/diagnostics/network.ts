@@ -77,13 +77,17 @@ export async function checkTcp(host: string, port: number, timeoutMs: number): P
  * Asks for TLS the way pg does (an SSLRequest), then verifies the chain and host name with the
  * configured CA. Sends no startup packet: the connection is closed after the handshake.
  */
-export async function checkTls(host: string, port: number, ssl: PgSsl, timeoutMs: number): Promise<DiagnosisCheck> {
+export async function checkTls(host: string, port: number, ssl: PgSsl, offBecause: string | undefined, timeoutMs: number): Promise<DiagnosisCheck> {
+  if (ssl === false && offBecause === undefined) {
+    // The module's own rule: loopback (a tunnel, a local server) is plaintext unless asked for.
+    return { id: 'tls', status: 'skipped', found: `TLS off: ${host} is a loopback address (pass ssl to turn it on)`, fix: '' };
+  }
   if (ssl === false) {
     return {
       id: 'tls',
       status: 'warn',
-      found: 'TLS is off for this connection (ssl: false, PGSSLMODE=disable, or a loopback address)',
-      fix: 'Azure requires TLS: remove ssl: false / PGSSLMODE=disable unless this is a local tunnel',
+      found: `TLS is off for this connection (${offBecause})`,
+      fix: `Azure requires TLS: remove ${offBecause} unless this is a local tunnel`,
     };
   }
   const options: ConnectionOptions = ssl === true ? {} : { ...ssl };
