@@ -13,7 +13,7 @@ function origin(value: string | number | undefined, envName: string, fallback: s
 export function checkConfiguration(options: ResolvedEntraPgOptions, env: NodeJS.ProcessEnv): DiagnosisCheck {
   const { host, port, database, user, ssl } = options.pool;
   const secret = options.source
-    ? `${options.source.label} from the \`source\`/\`password\` option`
+    ? `${options.source.label} from the secret source (${options.source.description ?? options.source.label})`
     : `Entra token (scope ${options.scope}) from ${options.credential ? 'the `credential` option' : 'the default credential'}`;
   const lines = [
     `host ${host} (${origin(host, 'PGHOST', undefined, env)})`,

@@ -41,13 +41,15 @@ export async function diagnose(options: ResolvedEntraPgOptions, deps: DiagnoseDe
   const run = async (step: () => Promise<DiagnosisCheck | DiagnosisCheck[]> | DiagnosisCheck) => {
     if (!failed()) checks.push(...[await step()].flat());
   };
-  await run(() => checkConfiguration(options, env));
+  // What the app really reads: an overriding credential or source (ENTRA_CREDENTIAL, PG_SECRET_SOURCE) wins.
+  const effective: ResolvedEntraPgOptions = { ...options, credential: deps.credential ?? options.credential, source: deps.source ?? options.source };
+  await run(() => checkConfiguration(effective, env));
   await run(() => checkDns(host));
   await run(() => checkTcp(host, port, timeoutMs));
   await run(() => checkTls(host, port, ssl, options.sslOffBecause, timeoutMs));
   let secret: Awaited<ReturnType<typeof checkCredential>>['secret'];
   await run(async () => {
-    const result = await checkCredential(deps.source ? { ...options, source: deps.source } : options, env, deps.credential, timeoutMs);
+    const result = await checkCredential(effective, env, timeoutMs);
     secret = result.secret;
     return result.check;
   });

@@ -1,6 +1,5 @@
 import { nodeEnvKind } from '../common/node-env.js';
 import { redact } from '../common/redact.js';
-import type { EntraTokenCredential } from '../interfaces/token-credential.interface.js';
 import type { ResolvedEntraPgOptions } from '../options/resolved-options.interface.js';
 import { createDefaultCredential } from '../sources/entra-default-credential.js';
 import type { DiagnosisCheck } from './check.js';
@@ -28,7 +27,6 @@ export function defaultCredentialReason(env: NodeJS.ProcessEnv): string {
 export async function checkCredential(
   options: ResolvedEntraPgOptions,
   env: NodeJS.ProcessEnv,
-  credential: EntraTokenCredential | undefined,
   timeoutMs: number,
 ): Promise<{ check: DiagnosisCheck; secret?: ObtainedSecret }> {
   const signal = AbortSignal.timeout(timeoutMs);
@@ -41,7 +39,7 @@ export async function checkCredential(
       const got = await options.source.fetch(signal);
       secret = { password: got.password, user: got.user, expiresAt: got.expiresAt?.getTime() };
     } else {
-      const given = credential ?? options.credential;
+      const given = options.credential;
       what = given ? `${given.constructor.name} (given)` : defaultCredentialReason(env);
       const used = given ?? (await createDefaultCredential(options.connectionName, env));
       const token = await Promise.race([
