@@ -192,6 +192,18 @@ describe('diagnose() against LocalEntraLogin and a real PostgreSQL', () => {
     expect(diagnosis.ok).toBe(true);
   });
 
+  it('runs from a booted app\'s own connection: EntraPgConnection.diagnose()', async () => {
+    const { role, authority } = await identity('user-assigned');
+    const harness = await bootPool(db, { host: front.host, port: front.port, credential: authority });
+    try {
+      const diagnosis = await harness.connection.diagnose({ env: { NODE_ENV: 'development' } });
+      expect([diagnosis.ok, check(diagnosis, 'after-login').found]).toEqual([true, expect.stringContaining(`current_user ${role};`)]);
+      expect(check(diagnosis, 'credential').found).toMatch(/^Entra token from /);
+    } finally {
+      await harness.close();
+    }
+  });
+
   it('the boot error carries the cause and fix, and no token', async () => {
     const { authority } = await identity('user-assigned');
     const { role: other } = await identity('user-assigned');
