@@ -42,10 +42,7 @@ export async function checkCredential(
       const given = options.credential;
       what = given ? `${given.constructor.name} (given)` : defaultCredentialReason(env);
       const used = given ?? (await createDefaultCredential(options.connectionName, env));
-      const token = await Promise.race([
-        used.getToken(options.scope, { abortSignal: signal }),
-        new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new Error(`no token within ${timeoutMs} ms`)), { once: true })),
-      ]);
+      const token = await withinTimeout(used.getToken(options.scope, { abortSignal: signal }), timeoutMs);
       if (!token?.token) throw new Error('the credential returned no token');
       secret = { password: token.token, user: undefined, expiresAt: token.expiresOnTimestamp };
     }
@@ -62,6 +59,21 @@ export async function checkCredential(
           : 'on Azure: enable the managed identity (set AZURE_CLIENT_ID for a user-assigned one); locally: `az login`; or pass `credential`',
       },
     };
+  }
+}
+
+/** `work`, or a rejection after `timeoutMs` for a credential that ignores its abort signal; the timer never outlives it. */
+async function withinTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no token within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -171,11 +171,20 @@ export const LOGIN_CAUSES: readonly Row[] = [
   },
   {
     id: 'role-not-entra',
-    applies: passwordFailed,
+    applies: (f) => passwordFailed(f) && f.facts !== undefined,
     explain: (f) => ({
       cause: `the server refused the token for ${name(f.user)}: the role does not exist, is not mapped to this Entra identity, the token was revoked, or Entra authentication is off on the server`,
       fix: `as an Entra admin: SELECT * FROM pgaadauth_list_principals(false); — create the role with pgaadauth_create_principal('${f.user ?? '<name>'}', false, false) if missing, and check that the server's authentication setting includes Microsoft Entra`,
       docs: AZURE_AUTH_DOCS,
+    }),
+  },
+  {
+    // A vault secret, a static password or an RDS IAM token: nothing to decode.
+    id: 'password-refused',
+    applies: passwordFailed,
+    explain: (f) => ({
+      cause: `the server refused the password for ${name(f.user)}: the role does not exist, the secret is not (or no longer) its password, or the server wants another method for it`,
+      fix: "check that the secret source holds the role's current password and the right user name, and that the role exists (\\du in psql)",
     }),
   },
   {

@@ -192,6 +192,14 @@ describe('diagnose() against LocalEntraLogin and a real PostgreSQL', () => {
     expect(diagnosis.ok).toBe(true);
   });
 
+  it('17. a credential that never answers fails the credential check within the timeout', async () => {
+    const silent = { getToken: () => new Promise<never>(() => undefined) };
+    const started = Date.now();
+    const diagnosis = await diagnose(resolveOptions({ host: front.host, port: front.port }, 'doctor', {}), { credential: silent, env: {}, timeoutMs: 300 });
+    expect([check(diagnosis, 'credential').status, check(diagnosis, 'credential').found]).toEqual(['fail', 'no secret: Error: no token within 300 ms']);
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+
   it('runs from a booted app\'s own connection: EntraPgConnection.diagnose()', async () => {
     const { role, authority } = await identity('user-assigned');
     const harness = await bootPool(db, { host: front.host, port: front.port, credential: authority });

@@ -40,6 +40,7 @@ const CASES: Record<string, Partial<LoginFailure>> = {
   'system-assigned-instead-of-user-assigned': { facts: token(entraIdentityClaims('system-assigned', 'orders-app')) },
   'role-name-mismatch': { user: 'Orders-API' },
   'role-not-entra': { facts: token(entraIdentityClaims('service-principal', 'orders-sp')) },
+  'password-refused': { facts: undefined, message: AZURE_LOGIN_ERRORS.passwordFailed('orders') },
   'database-missing': { code: '3D000', message: 'database "orders" does not exist' },
   'no-connect-privilege': { code: '42501', message: 'permission denied for database "orders"' },
   'too-many-connections': { code: '53300', message: 'sorry, too many clients already' },
