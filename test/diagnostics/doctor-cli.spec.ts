@@ -1,5 +1,5 @@
 import { DOCTOR_EXIT, runDoctor } from '../../lib/cli/doctor.js';
-import { LocalEntraLogin, type LocalTokenAuthority, entraIdentityClaims } from '../../lib/testing/index.js';
+import { LocalEntraLogin, type LocalTokenAuthority } from '../../lib/testing/index.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
 
 describe('nestjs-entra-pg doctor (in process)', () => {
@@ -11,7 +11,7 @@ describe('nestjs-entra-pg doctor (in process)', () => {
     db = await startPostgres();
     front = await LocalEntraLogin.start({ admin: db.admin });
     await db.createRole('cli-identity');
-    authority = front.authority({ role: 'cli-identity', claims: entraIdentityClaims('user-assigned', 'cli-identity') });
+    authority = front.authority({ role: 'cli-identity', identity: 'user-assigned' });
   }, 60_000);
   afterAll(async () => {
     await authority?.close();
@@ -33,6 +33,7 @@ describe('nestjs-entra-pg doctor (in process)', () => {
     const { code, out } = await doctor([]);
     expect(code).toBe(DOCTOR_EXIT.loginWorks);
     expect(out).toMatch(/^✓ login {8}logged in to postgres as "cli-identity"$/m);
+    expect(out).toMatch(/^✓ token .*identity cli-identity \(user-assigned identity\); xms_mirid \/subscriptions\/.*\/userAssignedIdentities\/cli-identity;/m);
     expect(out.split('\n').at(-1)).toBe('Login works.');
   });
 
