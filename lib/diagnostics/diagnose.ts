@@ -55,7 +55,7 @@ export async function diagnose(options: ResolvedEntraPgOptions, deps: DiagnoseDe
   });
   // The role the module would log in as: the option, then the source's, then the token's name.
   const user = options.pool.user ?? secret?.user ?? (secret ? tokenFacts(secret.password)?.identityName : undefined);
-  await run(() => checkToken(secret!.password, user, env, now()).check);
+  await run(() => checkToken(secret!.password, user, env, now(), secret!.tokenType).check);
   await run(() => checkLogin(options, { user, password: secret!.password, facts: tokenFacts(secret!.password), env, now: now(), timeoutMs }));
   for (const id of ORDER) {
     if (!checks.some((check) => check.id === id)) checks.push({ id, status: 'skipped', found: 'not run: an earlier check failed', fix: '' });

@@ -10,6 +10,8 @@ export interface ObtainedSecret {
   password: string;
   user: string | undefined;
   expiresAt: number | undefined;
+  /** The credential's token type ("Bearer", "pop"), when it says. */
+  tokenType?: string;
 }
 
 /** Which environment variables decided the default credential (the same rules as createDefaultCredential). */
@@ -44,7 +46,7 @@ export async function checkCredential(
       const used = given ?? (await createDefaultCredential(options.connectionName, env));
       const token = await withinTimeout(used.getToken(options.scope, { abortSignal: signal }), timeoutMs);
       if (!token?.token) throw new Error('the credential returned no token');
-      secret = { password: token.token, user: undefined, expiresAt: token.expiresOnTimestamp };
+      secret = { password: token.token, user: undefined, expiresAt: token.expiresOnTimestamp, tokenType: token.tokenType };
     }
     const ms = Math.round(performance.now() - started);
     return { check: { id: 'credential', status: 'ok', found: `${what}; answered in ${ms} ms`, fix: '' }, secret };
@@ -85,6 +87,7 @@ export function checkToken(
   loginUser: string | undefined,
   env: NodeJS.ProcessEnv,
   now: number,
+  tokenType?: string,
 ): { check: DiagnosisCheck; facts?: TokenFacts } {
   const facts = tokenFacts(password);
   if (!facts) return { check: { id: 'token', status: 'skipped', found: 'the secret is not a JWT (a vault password or an RDS IAM token): nothing to decode', fix: '' } };
@@ -95,6 +98,7 @@ export function checkToken(
     `object id ${facts.objectId ?? '(none)'}`,
     `app id ${facts.appId ?? '(none)'}`,
     `identity ${facts.identityName ?? '(no name in the token)'} (${facts.kind})`,
+    ...(tokenType ? [`token type ${tokenType}`] : []),
     ...(facts.managedIdentityResource ? [`xms_mirid ${facts.managedIdentityResource}`] : []),
     ...(facts.issuedAt !== undefined ? [`issued ${minutes(now - facts.issuedAt)} ago by the local clock`] : []),
     ...(facts.expiresAt !== undefined ? [`expires in ${minutes(facts.expiresAt - now)}`] : []),

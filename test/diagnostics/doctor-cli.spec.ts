@@ -33,7 +33,7 @@ describe('nestjs-entra-pg doctor (in process)', () => {
     const { code, out } = await doctor([]);
     expect(code).toBe(DOCTOR_EXIT.loginWorks);
     expect(out).toMatch(/^✓ login {8}logged in to postgres as "cli-identity"$/m);
-    expect(out).toMatch(/^✓ token .*identity cli-identity \(user-assigned identity\); xms_mirid \/subscriptions\/.*\/userAssignedIdentities\/cli-identity;/m);
+    expect(out).toMatch(/^✓ token .*identity cli-identity \(user-assigned identity\); token type Bearer; xms_mirid \/subscriptions\/.*\/userAssignedIdentities\/cli-identity;/m);
     expect(out.split('\n').at(-1)).toBe('Login works.');
   });
 
