@@ -200,6 +200,14 @@ describe('diagnose() against LocalEntraLogin and a real PostgreSQL', () => {
     expect(Date.now() - started).toBeLessThan(3_000);
   });
 
+  it('18. a scope without /.default is warned about before any token is asked for', async () => {
+    const { authority } = await identity('user-assigned');
+    const diagnosis = await run({ scope: 'https://ossrdbms-aad.database.windows.net' }, authority);
+    const configuration = check(diagnosis, 'configuration');
+    expect([configuration.status, configuration.docs]).toEqual(['warn', 'https://github.com/MicrosoftDocs/azure-docs/issues/113101']);
+    expect(configuration.fix).toContain('"/.default"');
+  });
+
   it('runs from a booted app\'s own connection: EntraPgConnection.diagnose()', async () => {
     const { role, authority } = await identity('user-assigned');
     const harness = await bootPool(db, { host: front.host, port: front.port, credential: authority });
