@@ -32,3 +32,5 @@ export { EntraTokenSource } from './sources/entra-token.source.js';
 export { StaticPasswordSource } from './sources/static-password.source.js';
 export { CallbackSource } from './sources/callback.source.js';
 export { SecretSourceError } from './sources/secret-source.error.js';
+export { diagnoseEntraPg, formatDiagnosis } from './diagnostics/index.js';
+export type { CheckId, CheckStatus, DiagnoseDependencies, Diagnosis, DiagnosisCheck } from './diagnostics/index.js';

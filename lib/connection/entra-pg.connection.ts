@@ -1,5 +1,7 @@
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { printAs } from '../common/print-as.js';
+import type { Diagnosis } from '../diagnostics/check.js';
+import { type DiagnoseDependencies, diagnose } from '../diagnostics/diagnose.js';
 import { EntraPgError, describeCause } from '../entra-pg.errors.js';
 import type { MetricsHandle } from '../metrics/start-metrics.js';
 import type { ResolvedEntraPgOptions } from '../options/resolved-options.interface.js';
@@ -80,6 +82,14 @@ export class EntraPgConnection implements OnApplicationShutdown {
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
     }
+  }
+
+  /**
+   * Runs the doctor's checks with this connection's own options and secret source (one extra
+   * login, outside the pool). Safe to call while the app runs; never shows a secret.
+   */
+  diagnose(deps: Omit<DiagnoseDependencies, 'source'> = {}): Promise<Diagnosis> {
+    return diagnose(this.options, { ...deps, source: this.source });
   }
 
   status(): EntraPgConnectionStatus {

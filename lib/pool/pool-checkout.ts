@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { loginRefusedHint } from '../diagnostics/boot-hint.js';
 import { EntraPgCredentialError, EntraPgLoginRefusedError, describeCause } from '../entra-pg.errors.js';
 import type { EntraPgPoolDependencies } from './entra-pg-pool-dependencies.interface.js';
 import { isLoginRejected } from './login-errors.js';
@@ -155,8 +156,9 @@ export class PoolCheckout {
     const user = this.generations.active?.user ?? this.deps.config.user;
     return new EntraPgLoginRefusedError(
       `PostgreSQL refused the login of "${this.deps.connectionName}" as "${user}" even with a freshly fetched ` +
-        `${this.deps.refresher.label}: ${describeCause(loginError)}. Check that the role exists, that it is mapped to ` +
-        'this identity, and that pg_hba allows it.',
+        `${this.deps.refresher.label}: ${describeCause(loginError)}. ` +
+        // The cause read from the server's answer and the token's claims (lib/diagnostics); no extra round trip.
+        loginRefusedHint(loginError, this.deps.config, user, this.deps.refresher.peek()?.password),
       this.deps.connectionName,
       code,
       { cause: loginError },

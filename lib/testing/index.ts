@@ -2,3 +2,6 @@ export { LocalTokenAuthority, LocalCredentialUnavailableError, type LocalTokenAu
 export { ManagedIdentityEmulator, type ManagedIdentityEmulatorOptions } from './managed-identity-emulator.js';
 export { createTestToken } from './jwt.js';
 export { LocalEntraLogin, type LocalEntraLoginOptions, type LocalLoginRegistry, type TokenGrant } from './local-entra-login.js';
+export { type EntraRoleMapping } from './local-entra-login.js';
+export { entraIdentityClaims, LOCAL_TENANT_ID, type EntraIdentityClaimsOptions, type EntraIdentityKind } from './identity-claims.js';
+export { AZURE_LOGIN_ERRORS } from './azure-login-errors.js';

@@ -4,6 +4,8 @@ import type { Duplex } from 'node:stream';
 import { TLSSocket, type SecureContext, createSecureContext } from 'node:tls';
 import pg from 'pg';
 import { BackendRefusedError, loginToBackend } from './backend-login.js';
+import { decodeJwtPayload } from '../sources/entra-token-claims.js';
+import { AZURE_LOGIN_ERRORS, AZURE_POSTGRES_AUDIENCE } from './azure-login-errors.js';
 import { LocalTokenAuthority, type LocalTokenAuthorityOptions } from './local-token-authority.js';
 import {
   CANCEL_REQUEST,
@@ -36,7 +38,20 @@ export interface LocalEntraLoginOptions {
    * for (the user and expiry are checked as for a registered token), or undefined to refuse it.
    */
   verify?: (password: string, user: string) => Promise<TokenGrant | undefined>;
+  /**
+   * Refuse plaintext logins as Azure does (require_secure_transport), with PostgreSQL's pg_hba
+   * text ending in "no encryption". Default false.
+   */
+  requireTls?: boolean;
+  /**
+   * The server's tenant: a token whose `tid` differs is refused with the generic text, as a server
+   * refuses identities of another tenant. Default: any tenant.
+   */
+  tenantId?: string;
 }
+
+/** How a role is mapped to Entra on Azure (pgaadauth_create_principal's isAdmin/isMfa aside): as a user or as a service. */
+export type EntraRoleMapping = 'user' | 'service';
 
 /** What a token is good for; `issuer` groups tokens for revocation (one per authority). */
 export interface TokenGrant {
@@ -86,6 +101,12 @@ export class LocalEntraLogin implements LocalLoginRegistry {
   logins = 0;
   /** Logins refused by the token check (28P01). */
   refusals = 0;
+  /**
+   * Whether Microsoft Entra authentication is on; off, every token is refused with PostgreSQL's
+   * generic text, as a server with PostgreSQL-only authentication does.
+   */
+  entraAuthentication = true;
+  private readonly mappings = new Map<string, EntraRoleMapping>();
   private portNumber = 0;
   private cert: string | undefined;
   private secureContext: SecureContext | undefined;
@@ -139,6 +160,14 @@ export class LocalEntraLogin implements LocalLoginRegistry {
     await this.internalPassword(grant.user);
     this.prune();
     this.grants.set(token, { ...grant, revoked: false });
+  }
+
+  /**
+   * Records how `role` is mapped to Entra. A role mapped as a user refuses tokens of a service
+   * principal or managed identity (idtyp app) with Azure's own text; unmapped roles are not checked.
+   */
+  mapRole(role: string, mapping: EntraRoleMapping): void {
+    this.mappings.set(role, mapping);
   }
 
   /** Refuses a token for new logins from now on; sessions it opened live on. */
@@ -259,6 +288,9 @@ export class LocalEntraLogin implements LocalLoginRegistry {
       const user = parameters.get('user');
       if (!user) throw new WireError('28000', 'no PostgreSQL user name specified in startup packet');
       if (!parameters.has('database')) parameters.set('database', user);
+      if (this.options.requireTls && client === raw) {
+        throw new WireError('28000', AZURE_LOGIN_ERRORS.noEncryption(raw.remoteAddress?.replace(/^::ffff:/, '') ?? this.host, user, parameters.get('database')!));
+      }
 
       client.write(message('R', int32(3)));
       const reply = await reader.message(MAX_PASSWORD_MESSAGE);
@@ -332,7 +364,14 @@ export class LocalEntraLogin implements LocalLoginRegistry {
   /** Why a token may not log in as `user`, in Azure's words; undefined when it may. */
   private async check(token: string, user: string): Promise<string | undefined> {
     const grant = this.grants.get(token) ?? (await this.verified(token, user));
-    const refused = `password authentication failed for user "${user}"`;
+    const refused = AZURE_LOGIN_ERRORS.passwordFailed(user);
+    if (!this.entraAuthentication) return refused;
+    // Entra validates the token before the role: a token for another resource is refused as such.
+    const claims = decodeJwtPayload(token);
+    if (claims && typeof claims.aud === 'string' && claims.aud.replace(/\/+$/, '') !== AZURE_POSTGRES_AUDIENCE) return AZURE_LOGIN_ERRORS.wrongAudience();
+    const tenant = this.options.tenantId;
+    if (tenant !== undefined && claims?.tid !== undefined && claims.tid !== tenant) return refused;
+    if (grant && !grant.revoked && this.mappings.get(user) === 'user' && claims?.idtyp === 'app') return AZURE_LOGIN_ERRORS.servicePrincipalAsUser(user);
     if (!grant || grant.revoked || grant.user !== user) return refused;
     if (Date.now() >= grant.expiresOnTimestamp) return 'The access token has expired. Please acquire a new token and retry.';
     return undefined;

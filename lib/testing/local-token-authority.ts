@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { EntraAccessToken, EntraGetTokenOptions, EntraTokenCredential } from '../interfaces/token-credential.interface.js';
+import { type EntraIdentityKind, entraIdentityClaims } from './identity-claims.js';
 import { createTestToken } from './jwt.js';
 import type { LocalLoginRegistry } from './local-entra-login.js';
 
@@ -11,8 +12,13 @@ export interface LocalTokenAuthorityOptions {
   role: string;
   /** Lifetime of each minted token. Default 60 s. */
   lifetimeMs?: number;
-  /** Claims of each token. Default `{ upn: role }`. */
+  /** Claims of each token. Default `{ upn: role }`, or those of `identity`. */
   claims?: Record<string, unknown>;
+  /**
+   * Mint the claim set Entra gives this kind of identity (entraIdentityClaims()), named after the
+   * role: a system- or user-assigned managed identity, a service principal, a workload identity or a user.
+   */
+  identity?: EntraIdentityKind;
   /**
    * Hand out the current token again while it is younger than this, as the managed-identity
    * service does with its token cache. Default 0: every getToken() mints a new token.
@@ -85,7 +91,7 @@ export class LocalTokenAuthority implements EntraTokenCredential {
     this.role = options.role;
     this.login = options.login;
     this.lifetimeMs = options.lifetimeMs ?? 60_000;
-    this.claims = options.claims ?? { upn: options.role };
+    this.claims = options.claims ?? (options.identity ? entraIdentityClaims(options.identity, options.role) : { upn: options.role });
     this.cacheForMs = options.cacheForMs ?? 0;
     this.keepTokens = Math.max(1, options.keepTokens ?? 100);
     this.admin = new pg.Pool({ ...options.admin, max: 2, allowExitOnIdle: true });

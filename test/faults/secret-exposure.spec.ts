@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import pg from 'pg';
 import { inspect } from 'node:util';
+import { runDoctor } from '../../lib/cli/doctor.js';
 import { CallbackSource, type EntraPgModuleOptions, EntraTokenSource, StaticPasswordSource } from '../../lib/index.js';
 import { bootPool, newRole, vaultSource } from '../support/harness.js';
 import { LogCapture } from '../support/log-capture.js';
@@ -40,12 +41,14 @@ describe('nothing reachable from PG_POOL, the connection, the refresher or a sou
   });
   afterAll(() => db.stop());
 
+  let scenarios = 0;
   async function scenario(name: string): Promise<{ options: EntraPgModuleOptions; secrets: () => string[] }> {
+    scenarios += 1;
     if (name === 'entra') {
       const authority = await newRole(db, 60_000);
       return { options: { credential: authority }, secrets: () => [...authority.tokens] };
     }
-    const role = `exposure_${name}`;
+    const role = `exposure_${name}_${scenarios}`;
     await db.createRole(role);
     const password = `pw-${name}-${Math.random().toString(36).slice(2)}`;
     const admin = new pg.Client(db.admin);
@@ -85,5 +88,36 @@ describe('nothing reachable from PG_POOL, the connection, the refresher or a sou
     ];
     for (const source of sources) expectHidden(source, ['static-pw-99', 'vault-pw-77', client.vaultToken, credential.clientSecret]);
     expect(inspect(sources[0])).toMatch(/StaticPasswordSource/);
+  });
+
+  /** The doctor's text and JSON output for the scenario's options, logging in as `user`. */
+  async function doctorOutputs(options: EntraPgModuleOptions, user: string | undefined): Promise<{ text: string; json: string; codes: number[] }> {
+    const deps =
+      options.credential !== undefined
+        ? { credential: options.credential }
+        : { source: options.source ?? new StaticPasswordSource(options.password!, options.user) };
+    const env = { NODE_ENV: 'development', PGHOST: db.host, PGPORT: String(db.port) };
+    const out: string[] = [];
+    const codes: number[] = [];
+    for (const args of [[], ['--json']]) {
+      codes.push(await runDoctor([...args, ...(user ? ['--user', user] : [])], { env, deps, print: (text) => out.push(text) }));
+    }
+    return { text: out[0]!, json: out[1]!, codes };
+  }
+
+  it.each(['static', 'vault', 'entra'])('with a %s secret, the doctor (text and JSON) and the boot error of a refused login', async (name) => {
+    const { options, secrets } = await scenario(name);
+    const working = await doctorOutputs(options, options.user);
+    expect(working.codes).toEqual([0, 0]);
+    const refused = await doctorOutputs(options, 'exposure_missing_role');
+    expect(refused.codes).toEqual([1, 1]);
+    expect(refused.text).toContain('password authentication failed for user "exposure_missing_role"');
+    // A vault's secret names its own role, which wins over `user`: refuse that role's logins instead.
+    const { rows } = await db.adminPool.query<{ role: string }>("SELECT rolname AS role FROM pg_roles WHERE rolname LIKE $1", [`exposure_${name}_%`]);
+    for (const { role } of rows) await db.adminPool.query(`ALTER ROLE ${pg.escapeIdentifier(role)} NOLOGIN`);
+    const error = await bootPool(db, name === 'entra' ? { ...options, user: 'exposure_missing_role' } : options).then(() => undefined, (e: unknown) => e);
+    expect(String(error)).toContain('Likely cause');
+    expect(secrets().length).toBeGreaterThan(0);
+    for (const value of [working.text, working.json, refused.text, refused.json, error]) expectHidden(value, secrets());
   });
 });

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { AZURE_POSTGRES_SCOPE as SCOPE } from '../../lib/entra-pg.constants.js';
 import { load, newRole, bootPool, sleep } from '../support/harness.js';
 import { LogCapture } from '../support/log-capture.js';
-import { PGBOUNCER_INSTALL_HINT, type PgBouncer, startPgBouncer } from '../support/pgbouncer.js';
+import { type PgBouncer, requirePgBouncer, startPgBouncer } from '../support/pgbouncer.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
 
 /**
@@ -20,9 +20,7 @@ describe('through PgBouncer (transaction mode, tokens passed through)', () => {
   let bouncer: PgBouncer;
   beforeAll(async () => {
     db = await startPostgres();
-    const started = await startPgBouncer(db);
-    if (!started) throw new Error(`These tests need Debian's PgBouncer, which is not installed: ${PGBOUNCER_INSTALL_HINT}`);
-    bouncer = started;
+    bouncer = await requirePgBouncer(db);
   });
   afterAll(async () => {
     await bouncer?.stop();

@@ -132,3 +132,10 @@ export async function startPgBouncer(db: TestPostgres): Promise<PgBouncer | unde
   }
   return { host: '127.0.0.1', port, pid: child.pid!, stop };
 }
+
+/** startPgBouncer() for suites that cannot run without it: fails with the install hint instead. */
+export async function requirePgBouncer(db: TestPostgres): Promise<PgBouncer> {
+  const started = await startPgBouncer(db);
+  if (!started) throw new Error(`These tests need Debian's PgBouncer, which is not installed: ${PGBOUNCER_INSTALL_HINT}`);
+  return started;
+}
