@@ -58,7 +58,7 @@ describe('nestjs-entra-pg doctor (in process)', () => {
   it('reports options that cannot work as a failed configuration check', async () => {
     const { code, out } = await doctor([], { PGHOST: '', PGPORT: '' });
     expect(code).toBe(DOCTOR_EXIT.checkFailed);
-    expect(out).toMatch(/^✗ configuration .*no PostgreSQL host: set the `host` option or PGHOST/);
+    expect(out).toMatch(/^✗ configuration .*no PostgreSQL host: set the `host` option, a connectionString, or PGHOST/);
   });
 
   it('exits 2 on a wrong command line, 0 on --help', async () => {

@@ -86,7 +86,7 @@ describe('the packed package, as an app imports it', () => {
       'CallbackSource', 'ENTRA_CREDENTIAL', 'EntraPgConfigError', 'EntraPgCredentialError', 'EntraPgError', 'EntraPgHealthIndicator',
       'EntraPgLoginRefusedError', 'EntraPgModule', 'EntraPgPool', 'EntraPgShutdownError', 'EntraTokenSource', 'InjectPgPassword',
       'InjectPgPool', 'PG_PASSWORD', 'PG_POOL', 'PG_SECRET_SOURCE', 'SecretSourceError', 'StaticPasswordSource', 'asPgDriver',
-      'connectionUrl', 'getEntraCredentialToken', 'getEntraPgConnectionToken', 'getPgPasswordToken', 'getPgPoolToken', 'getPgSecretSourceToken',
+      'connectionUrl', 'diagnoseEntraPg', 'formatDiagnosis', 'getEntraCredentialToken', 'getEntraPgConnectionToken', 'getPgPasswordToken', 'getPgPoolToken', 'getPgSecretSourceToken',
     ],
     awsExports: ['AwsRdsIamSource', 'AwsSecretsManagerSource'],
     awsWithoutSdk: expect.stringMatching(/^SecretSourceError: .*npm i @aws-sdk\/rds-signer/),
