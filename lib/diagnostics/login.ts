@@ -51,45 +51,49 @@ export async function checkLogin(options: ResolvedEntraPgOptions, context: Login
     await client.connect();
   } catch (error) {
     await client.end().catch(() => undefined);
-    const failure = loginFailure(error, options, context);
-    const cause = explainLoginFailure(failure);
-    return [
-      {
-        id: 'login',
-        status: 'fail',
-        found: `refused as "${context.user ?? '(none)'}": ${cause.cause}`,
-        fix: cause.fix,
-        docs: cause.docs,
-        cause: cause.id,
-        serverMessage: failure.message,
-        sqlState: failure.code,
-      },
-    ];
+    return [refusedLogin(error, options, context)];
   }
   try {
-    const login: DiagnosisCheck = { id: 'login', status: 'ok', found: `logged in to ${database} as "${context.user}"`, fix: '' };
-    const started = performance.now();
-    await client.query('SELECT 1');
-    const rtt = Math.round(performance.now() - started);
-    const { rows } = await client.query<{ user: string; version: string; standby: boolean; connect: boolean; usage: boolean; create: boolean }>(
-      `SELECT current_user AS user, current_setting('server_version') AS version, pg_is_in_recovery() AS standby,
-              has_database_privilege(current_database(), 'CONNECT') AS connect,
-              has_schema_privilege('public', 'USAGE') AS usage, has_schema_privilege('public', 'CREATE') AS create`,
-    );
-    const row = rows[0]!;
-    const noSchema = !row.usage;
-    return [
-      login,
-      {
-        id: 'after-login',
-        status: noSchema ? 'warn' : 'ok',
-        found:
-          `current_user ${row.user}; PostgreSQL ${row.version}; ${row.standby ? 'standby (read-only)' : 'primary'}; ` +
-          `CONNECT ${row.connect ? 'yes' : 'no'}; schema public: USAGE ${row.usage ? 'yes' : 'no'}, CREATE ${row.create ? 'yes' : 'no'}; round trip ${rtt} ms`,
-        fix: noSchema ? `GRANT USAGE ON SCHEMA public TO "${row.user}"; (and the table privileges the app needs)` : '',
-      },
-    ];
+    return [{ id: 'login', status: 'ok', found: `logged in to ${database} as "${context.user}"`, fix: '' }, await afterLogin(client)];
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+/** The login check of a refused login: the server's answer mapped to a cause and its fix, its own text beside it. */
+function refusedLogin(error: unknown, options: ResolvedEntraPgOptions, context: LoginContext): DiagnosisCheck {
+  const failure = loginFailure(error, options, context);
+  const cause = explainLoginFailure(failure);
+  return {
+    id: 'login',
+    status: 'fail',
+    found: `refused as "${context.user ?? '(none)'}": ${cause.cause}`,
+    fix: cause.fix,
+    docs: cause.docs,
+    cause: cause.id,
+    serverMessage: failure.message,
+    sqlState: failure.code,
+  };
+}
+
+/** Who and where the login landed: role, server version, primary or standby, privileges, round trip. */
+async function afterLogin(client: pg.Client): Promise<DiagnosisCheck> {
+  const started = performance.now();
+  await client.query('SELECT 1');
+  const rtt = Math.round(performance.now() - started);
+  const { rows } = await client.query<{ user: string; version: string; standby: boolean; connect: boolean; usage: boolean; create: boolean }>(
+    `SELECT current_user AS user, current_setting('server_version') AS version, pg_is_in_recovery() AS standby,
+            has_database_privilege(current_database(), 'CONNECT') AS connect,
+            has_schema_privilege('public', 'USAGE') AS usage, has_schema_privilege('public', 'CREATE') AS create`,
+  );
+  const row = rows[0]!;
+  const noSchema = !row.usage;
+  return {
+    id: 'after-login',
+    status: noSchema ? 'warn' : 'ok',
+    found:
+      `current_user ${row.user}; PostgreSQL ${row.version}; ${row.standby ? 'standby (read-only)' : 'primary'}; ` +
+      `CONNECT ${row.connect ? 'yes' : 'no'}; schema public: USAGE ${row.usage ? 'yes' : 'no'}, CREATE ${row.create ? 'yes' : 'no'}; round trip ${rtt} ms`,
+    fix: noSchema ? `GRANT USAGE ON SCHEMA public TO "${row.user}"; (and the table privileges the app needs)` : '',
+  };
 }

@@ -7,6 +7,7 @@ import { BackendRefusedError, loginToBackend } from './backend-login.js';
 import { decodeJwtPayload } from '../sources/entra-token-claims.js';
 import { AZURE_LOGIN_ERRORS, AZURE_POSTGRES_AUDIENCE } from './azure-login-errors.js';
 import { LocalTokenAuthority, type LocalTokenAuthorityOptions } from './local-token-authority.js';
+import type { LocalLoginRegistry, TokenGrant } from './login-registry.js';
 import {
   CANCEL_REQUEST,
   GSSENC_REQUEST,
@@ -53,18 +54,11 @@ export interface LocalEntraLoginOptions {
 /** How a role is mapped to Entra on Azure (pgaadauth_create_principal's isAdmin/isMfa aside): as a user or as a service. */
 export type EntraRoleMapping = 'user' | 'service';
 
-/** What a token is good for; `issuer` groups tokens for revocation (one per authority). */
-export interface TokenGrant {
-  /** The role the token logs in as. */
-  user: string;
-  expiresOnTimestamp: number;
-  issuer: string;
-}
-
-/** Where an authority registers the tokens it issues (a LocalEntraLogin, or a proxy to one in another process). */
-export interface LocalLoginRegistry {
-  register(token: string, grant: TokenGrant): Promise<void>;
-  revokeIssuedBy(issuer: string): Promise<void>;
+/** One client's login: its socket (the TLS one once negotiated), what it has sent, and the server side once opened. */
+interface Channel {
+  client: Duplex;
+  reader: WireReader;
+  backend: Socket | undefined;
 }
 
 // An Entra token is a few kB; anything near this is not a token.
@@ -266,62 +260,14 @@ export class LocalEntraLogin implements LocalLoginRegistry {
   private async serve(raw: Socket): Promise<void> {
     this.track(raw);
     raw.setNoDelay(true);
-    let client: Duplex = raw;
-    let backend: Socket | undefined;
-    const channel = { client, reader: new WireReader(raw, MAX_HANDSHAKE_BUFFER) };
+    const channel: Channel = { client: raw, reader: new WireReader(raw, MAX_HANDSHAKE_BUFFER), backend: undefined };
     const timer = setTimeout(() => {
       this.endSoon(channel.client, errorResponse('FATAL', '08P01', 'canceling authentication due to timeout'));
-      backend?.destroy();
+      channel.backend?.destroy();
     }, this.handshakeTimeoutMs);
     try {
-      const packet = await this.negotiate(raw, channel);
-      client = channel.client;
-      const reader = channel.reader;
-      const code = packet.readInt32BE(0);
-      if (code === CANCEL_REQUEST) {
-        if (packet.length >= 12 && packet.length <= 8 + MAX_CANCEL_KEY) this.relayCancel(packet);
-        this.endSoon(client);
-        return;
-      }
-      if (code >>> 16 !== 3) throw new WireError('0A000', `unsupported frontend protocol ${code >>> 16}.${code & 0xffff}: the front speaks 3.x`);
-      const parameters = parseStartupParameters(packet);
-      const user = parameters.get('user');
-      if (!user) throw new WireError('28000', 'no PostgreSQL user name specified in startup packet');
-      if (!parameters.has('database')) parameters.set('database', user);
-      if (this.options.requireTls && client === raw) {
-        throw new WireError('28000', AZURE_LOGIN_ERRORS.noEncryption(raw.remoteAddress?.replace(/^::ffff:/, '') ?? this.host, user, parameters.get('database')!));
-      }
-
-      client.write(message('R', int32(3)));
-      const reply = await reader.message(MAX_PASSWORD_MESSAGE);
-      if (reply.type !== 'p') throw new WireError('08P01', `expected password response, got message type ${JSON.stringify(reply.type)}`);
-      const token = reply.body.subarray(0, Math.max(0, reply.body.indexOf(0))).toString('utf8');
-      const refusal = await this.check(token, user);
-      if (refusal) {
-        this.refusals += 1;
-        this.endSoon(client, errorResponse('FATAL', '28P01', refusal));
-        return;
-      }
-
-      const password = await this.internalPassword(user);
-      backend = this.track(connect({ host: this.backend.host, port: this.backend.port }));
-      backend.setNoDelay(true);
-      const session = await loginToBackend(backend, code, parameters, password, this.saltedKeys);
-      clearTimeout(timer);
-      const clientGone = reader.failed;
-      const early = reader.detach();
-      // The client left while the server was logging it in: nothing to relay to.
-      if (clientGone || client.destroyed) {
-        this.endSoon(backend);
-        return;
-      }
-      this.logins += 1;
-      this.relay(client, backend, session.key?.processId, session.key?.secret);
-      client.write(session.greeting);
-      if (session.rest.length) client.write(session.rest);
-      if (early.length) backend.write(early);
+      await this.handshake(raw, channel, timer);
     } catch (error) {
-      client = channel.client;
       channel.reader.detach();
       const response =
         error instanceof BackendRefusedError
@@ -329,18 +275,68 @@ export class LocalEntraLogin implements LocalLoginRegistry {
           : error instanceof WireError
             ? errorResponse('FATAL', error.code, error.message)
             : errorResponse('FATAL', '08006', `the local Entra login front could not relay the login: ${(error as Error).message}`);
-      this.endSoon(client, response);
-      backend?.destroy();
+      this.endSoon(channel.client, response);
+      channel.backend?.destroy();
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Startup, the token check as Azure does it, then the login to the real server and the relay. */
+  private async handshake(raw: Socket, channel: Channel, timer: NodeJS.Timeout): Promise<void> {
+    const packet = await this.negotiate(raw, channel);
+    const { client, reader } = channel;
+    const code = packet.readInt32BE(0);
+    if (code === CANCEL_REQUEST) {
+      if (packet.length >= 12 && packet.length <= 8 + MAX_CANCEL_KEY) this.relayCancel(packet);
+      this.endSoon(client);
+      return;
+    }
+    if (code >>> 16 !== 3) throw new WireError('0A000', `unsupported frontend protocol ${code >>> 16}.${code & 0xffff}: the front speaks 3.x`);
+    const parameters = parseStartupParameters(packet);
+    const user = parameters.get('user');
+    if (!user) throw new WireError('28000', 'no PostgreSQL user name specified in startup packet');
+    if (!parameters.has('database')) parameters.set('database', user);
+    if (this.options.requireTls && client === raw) {
+      throw new WireError('28000', AZURE_LOGIN_ERRORS.noEncryption(raw.remoteAddress?.replace(/^::ffff:/, '') ?? this.host, user, parameters.get('database')!));
+    }
+
+    client.write(message('R', int32(3)));
+    const reply = await reader.message(MAX_PASSWORD_MESSAGE);
+    if (reply.type !== 'p') throw new WireError('08P01', `expected password response, got message type ${JSON.stringify(reply.type)}`);
+    const token = reply.body.subarray(0, Math.max(0, reply.body.indexOf(0))).toString('utf8');
+    const refusal = await this.check(token, user);
+    if (refusal) {
+      this.refusals += 1;
+      this.endSoon(client, errorResponse('FATAL', '28P01', refusal));
+      return;
+    }
+
+    const password = await this.internalPassword(user);
+    const backend = this.track(connect({ host: this.backend.host, port: this.backend.port }));
+    channel.backend = backend;
+    backend.setNoDelay(true);
+    const session = await loginToBackend(backend, code, parameters, password, this.saltedKeys);
+    clearTimeout(timer);
+    const clientGone = reader.failed;
+    const early = reader.detach();
+    // The client left while the server was logging it in: nothing to relay to.
+    if (clientGone || client.destroyed) {
+      this.endSoon(backend);
+      return;
+    }
+    this.logins += 1;
+    this.relay(client, backend, session.key?.processId, session.key?.secret);
+    client.write(session.greeting);
+    if (session.rest.length) client.write(session.rest);
+    if (early.length) backend.write(early);
   }
 
   /**
    * Reads the startup packet, answering the SSLRequest and GSSENCRequest that may come first (one
    * of each, as PostgreSQL allows); with TLS on, `channel` moves to the TLS socket.
    */
-  private async negotiate(raw: Socket, channel: { client: Duplex; reader: WireReader }): Promise<Buffer> {
+  private async negotiate(raw: Socket, channel: Channel): Promise<Buffer> {
     let packet = await channel.reader.startupPacket();
     for (let negotiations = 0; negotiations < 2; negotiations += 1) {
       const code = packet.readInt32BE(0);

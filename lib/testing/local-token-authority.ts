@@ -3,7 +3,7 @@ import pg from 'pg';
 import type { EntraAccessToken, EntraGetTokenOptions, EntraTokenCredential } from '../interfaces/token-credential.interface.js';
 import { type EntraIdentityKind, entraIdentityClaims } from './identity-claims.js';
 import { createTestToken } from './jwt.js';
-import type { LocalLoginRegistry } from './local-entra-login.js';
+import type { LocalLoginRegistry } from './login-registry.js';
 
 export interface LocalTokenAuthorityOptions {
   /** A superuser (or CREATEROLE) connection to the test server. */
