@@ -4,6 +4,7 @@ import type pg from 'pg';
 import { getEntraPgConnectionToken } from '../common/entra-pg.utils.js';
 import { DEFAULT_CONNECTION_NAME } from '../entra-pg.constants.js';
 import { EntraPgConfigError, describeCause } from '../entra-pg.errors.js';
+import { reachabilityOf } from '../pool/connect-retry.js';
 import { MAX_TIMER_MS } from '../refresh/refresh-schedule.js';
 import type { EntraPgConnection, EntraPgConnectionStatus } from '../connection/entra-pg.connection.js';
 import type { EntraPgHealthCheckOptions, EntraPgHealthDetails, EntraPgHealthResult } from './entra-pg-health.interface.js';
@@ -73,6 +74,16 @@ export class EntraPgHealthIndicator {
         const waited = Math.round((now - before.refreshingSince) / 1000);
         return `The ${before.label} expired and the refresh under way has not answered for ${waited} s`;
       }
+    }
+    // While logins fail for a reason that passes, callers ride through the outage: the ping would
+    // only wait too. Say so, with the last login error; the next successful login clears it.
+    const reach = reachabilityOf(connection.pool);
+    if (reach?.downSince !== undefined) {
+      const since = Math.round((now - reach.downSince) / 1000);
+      return (
+        `The database is unreachable: no login has succeeded for ${since} s (${reach.attemptsWhileDown} attempt(s) since); ` +
+        `last error: ${reach.lastError ?? 'unknown'}`
+      );
     }
     try {
       await this.ping(connection, timeoutMs);

@@ -33,3 +33,15 @@ export const DEFAULT_REFRESH_SETTINGS: Readonly<RefreshSettings> = {
   intervalMs: 5 * 60_000,
   timeoutMs: 30_000,
 };
+
+/**
+ * How a login that failed for a reason that passes (server restarting, refused, reset, too many
+ * connections) is retried: capped exponential backoff with jitter, until the caller's deadline.
+ * `deadlineMs` is that deadline when pool.connectionTimeoutMillis is 0 (pg's "wait forever"): a
+ * caller riding through an outage gives up after 30 s rather than never.
+ */
+export const LOGIN_RETRY_DEFAULTS = {
+  baseDelayMs: 100,
+  maxDelayMs: 2_000,
+  deadlineMs: 30_000,
+} as const;

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { FetchedSecret } from '../refresh/fetched-secret.js';
 import { describeCause } from '../entra-pg.errors.js';
+import { loginGateOf } from './connect-retry.js';
 import { computePoolLimits } from './computed-pool-options.js';
 import type { EntraPgPoolDependencies } from './entra-pg-pool-dependencies.interface.js';
 import type { PoolChanges } from './pool-changes.js';
@@ -71,6 +72,7 @@ export class PoolGenerations {
       refresher: this.deps.refresher,
       host: this.host,
       onClosed: () => this.socketClosed(generation),
+      gate: loginGateOf(this.host),
     });
     generation.pool = new pg.Pool(config);
     computePoolLimits(generation.pool, { max: () => this.sizeLimit(generation), maxLifetimeSeconds: () => this.lifetime() });

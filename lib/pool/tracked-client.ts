@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { CredentialRefresher } from '../refresh/credential-refresher.js';
+import { type LoginGate, reportingTo } from './connect-retry.js';
 import { type Generation, RetiredGenerationError } from './pool-generation.js';
 import type { EntraPgPoolHost } from './pool-host.interface.js';
 
@@ -9,6 +10,8 @@ export interface ClientTracking {
   refresher: CredentialRefresher;
   host: EntraPgPoolHost;
   onClosed: () => void;
+  /** Paces logins while the server cannot be reached (connect-retry.ts). */
+  gate: LoginGate;
 }
 
 // pg-pool copies its options (symbol keys too) and hands them to `new Client(options)`.
@@ -48,11 +51,12 @@ class TrackedClient extends pg.Client {
   override connect(callback: (err: Error) => void): void;
   override connect(callback?: (err: Error) => void): Promise<pg.Client> | void {
     if (!callback) return new Promise((resolve, reject) => this.connect((error) => (error ? reject(error) : resolve(this))));
-    const { generation, refresher, host, onClosed } = this.tracking;
+    const { generation, refresher, host, onClosed, gate } = this.tracking;
     const creating = host.probe;
     if (creating !== undefined) callback = creating.creating(callback);
-    const open = () => {
-      if (generation.retired) return callback(new RetiredGenerationError());
+    const open = (step: number) => {
+      // A login that waited at the gate through a shutdown or rotation never opens.
+      if (generation.retired || host.ending) return callback(new RetiredGenerationError());
       // pg-pool's connection timeout destroyed the socket while the secret was awaited.
       if ((this as unknown as { connection: { stream: { destroyed?: boolean } } }).connection.stream.destroyed) {
         return callback(new Error('timeout exceeded when trying to connect'));
@@ -64,7 +68,7 @@ class TrackedClient extends pg.Client {
         onClosed();
       });
       try {
-        super.connect(callback);
+        super.connect(reportingTo(gate, step, callback));
       } catch (error) {
         callback(error as Error);
       }
@@ -72,8 +76,8 @@ class TrackedClient extends pg.Client {
     // No socket opens without a usable secret: however pg-pool came to open this connection
     // (a queued caller served after a removal, several callers in one tick), it waits for
     // the one shared fetch, or fails at once while the source is failing.
-    if (refresher.peek()) open();
-    else refresher.get().then(open, (error: Error) => callback(error));
+    if (refresher.peek()) gate.enter(open);
+    else refresher.get().then(() => gate.enter(open), (error: Error) => callback(error));
   }
 }
 
