@@ -1,4 +1,5 @@
 import type { InjectionToken, ModuleMetadata, OptionalFactoryDependency, Type } from '@nestjs/common';
+import type { LookupFunction } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import type pg from 'pg';
 import type { PgSecretSource } from '../sources/pg-secret-source.interface.js';
@@ -127,6 +128,17 @@ export interface EntraPgModuleOptions {
   retryDelay?: number;
   /** On shutdown, how long checked-out clients have to be released before their connections are closed. Default 10000. */
   drainTimeoutMs?: number;
+  /**
+   * Resolves the host name for every connection (and for `dnsRecheckMs`), with Node's
+   * `dns.lookup` signature. Default `dns.lookup`. TLS still checks the configured host name.
+   */
+  lookup?: LookupFunction;
+  /**
+   * Re-resolve the host name this often (jittered up to 20% earlier), and at once after a connection
+   * error; when a connection's server address is no longer among the answers, the connections are
+   * replaced as by a rotation (they drain; no query fails). 0 checks only after errors. Default 30000.
+   */
+  dnsRecheckMs?: number;
   /** `application_name` reported to PostgreSQL. Falls back to PGAPPNAME. */
   applicationName?: string;
   /**

@@ -22,6 +22,14 @@ export const ENTRA_PG_DEFAULTS = {
   drainTimeoutMs: 10_000,
   allowInsecureTransport: false,
   metrics: true,
+  // Google's Cloud SQL connector re-resolves every 30 s; a failover that repoints DNS is followed
+  // within about this long (at once after a connection error).
+  dnsRecheckMs: 30_000,
+  // TCP keepalive probes on idle connections. Azure Load Balancer and SNAT drop a flow idle for
+  // 4 minutes (their default) without telling either end; a probe after 60 s of silence keeps
+  // the flow alive well inside that, as it does for AWS NAT gateways (350 s).
+  keepAlive: true,
+  keepAliveInitialDelayMillis: 60_000,
 } as const;
 
 export const DEFAULT_REFRESH_SETTINGS: Readonly<RefreshSettings> = {

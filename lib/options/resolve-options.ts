@@ -115,6 +115,7 @@ export function resolveOptions(options: unknown, connectionName: string, env: No
       `pg.${reserved.join(', pg.')} cannot be passed through: the module sets ${reserved.length > 1 ? 'them' : 'it'} itself; use the top-level options (host, port, database, user, ssl, pool.*, applicationName) and the secret sources instead.`,
     );
   }
+  if (o.lookup !== undefined && typeof o.lookup !== 'function') throw fail('lookup must be a function with the signature of dns.lookup.');
   const consumerEnd = o.consumerEnd ?? ENTRA_PG_DEFAULTS.consumerEnd;
   if (consumerEnd !== 'ignore' && consumerEnd !== 'shutdown') throw fail(`consumerEnd must be 'ignore' or 'shutdown'.`);
 
@@ -151,6 +152,8 @@ export function resolveOptions(options: unknown, connectionName: string, env: No
       }),
       applicationName,
       pg: pg as ResolvedEntraPgOptions['pool']['pg'],
+      lookup: o.lookup as ResolvedEntraPgOptions['pool']['lookup'],
+      dnsRecheckMs: number(o.dnsRecheckMs, 'dnsRecheckMs', ENTRA_PG_DEFAULTS.dnsRecheckMs),
     },
     refresh: settings,
     source: password !== undefined ? new StaticPasswordSource(password, user) : (o.source as ResolvedEntraPgOptions['source']),

@@ -166,6 +166,8 @@ export class PoolCheckout {
    * its deadline; after that it gets the last login error.
    */
   private rideThrough(retried: boolean, deadline: number, error: Error | undefined, callback: AcquireCallback): void {
+    // The server may have moved (a failover repointing DNS): the next logins follow the name.
+    this.generations.dns.recheckNow();
     if (Date.now() >= deadline) {
       callback(this.unreachableError(error));
       return;

