@@ -79,8 +79,19 @@ export type EntraPgConsumerEnd =
   | 'shutdown';
 
 export interface EntraPgModuleOptions {
-  /** Server host. Falls back to PGHOST. Required. */
+  /**
+   * Server host. Falls back to PGHOST. Required. May be a comma-separated list, as in libpq
+   * (`a,b`, each entry optionally `name:port`): hosts are tried in order (see `targetSessionAttrs`).
+   */
   host?: string;
+  /**
+   * libpq's target_session_attrs: which server of the host list a connection may use: `any`,
+   * `read-write`, `read-only`, `primary`, `standby`, `prefer-standby`. Falls back to
+   * PGTARGETSESSIONATTRS. Default `any`.
+   */
+  targetSessionAttrs?: 'any' | 'read-write' | 'read-only' | 'primary' | 'standby' | 'prefer-standby';
+  /** libpq 16's load_balance_hosts: `random` tries the hosts in a random order per connection. Falls back to PGLOADBALANCEHOSTS. Default `disable`. */
+  loadBalanceHosts?: 'disable' | 'random';
   /** Falls back to PGPORT, then 5432. */
   port?: number;
   /** Falls back to PGDATABASE, then `postgres`. */

@@ -30,6 +30,9 @@ export const ENTRA_PG_DEFAULTS = {
   // the flow alive well inside that, as it does for AWS NAT gateways (350 s).
   keepAlive: true,
   keepAliveInitialDelayMillis: 60_000,
+  // libpq's defaults: any server will do, hosts tried in the order given.
+  targetSessionAttrs: 'any',
+  loadBalanceHosts: 'disable',
 } as const;
 
 export const DEFAULT_REFRESH_SETTINGS: Readonly<RefreshSettings> = {

@@ -1,6 +1,8 @@
 import { EntraPgConfigError } from '../entra-pg.errors.js';
 import type { EntraPgModuleOptions, EntraPgReservedPgOption } from '../interfaces/entra-pg-options.interface.js';
-import { decideTls } from './tls-policy.js';
+import { decideTls, isLocalHost } from './tls-policy.js';
+import { parseHostList } from '../pool/host-list.js';
+import { TARGET_SESSION_ATTRS, type TargetSessionAttrs } from '../pool/target-session.js';
 import { MAX_TIMER_MS, type RefreshSettings } from '../refresh/refresh-schedule.js';
 import type { PgSecretSource } from '../sources/pg-secret-source.interface.js';
 import { StaticPasswordSource } from '../sources/static-password.source.js';
@@ -94,7 +96,10 @@ export function resolveOptions(options: unknown, connectionName: string, env: No
   const host = text(o.host ?? fromEnv('PGHOST'), o.host === undefined ? 'PGHOST' : 'host');
   if (host === undefined) throw fail('no PostgreSQL host: set the `host` option or PGHOST.');
   const envPort = fromEnv('PGPORT');
-  const port = o.port === undefined && envPort !== undefined ? Number(envPort) : o.port;
+  // libpq lists: PGPORT=5432,5433 gives each host of the list its port.
+  const envPorts = o.port === undefined && envPort?.includes(',') ? envPort.split(',').map((p) => Number(p.trim())) : undefined;
+  if (envPorts?.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) throw fail('PGPORT must be a port or a comma-separated list of ports from 1 to 65535.');
+  const port = o.port === undefined && envPort !== undefined && !envPorts ? Number(envPort) : o.port;
   const user = text(o.user ?? fromEnv('PGUSER'), o.user === undefined ? 'PGUSER' : 'user');
   const database = text(o.database ?? fromEnv('PGDATABASE'), o.database === undefined ? 'PGDATABASE' : 'database') ?? ENTRA_PG_DEFAULTS.database;
   const applicationName = text(o.applicationName ?? fromEnv('PGAPPNAME'), o.applicationName === undefined ? 'PGAPPNAME' : 'applicationName');
@@ -105,7 +110,18 @@ export function resolveOptions(options: unknown, connectionName: string, env: No
     throw fail('ssl must be true, false or a tls.ConnectionOptions object.');
   }
   const allowInsecureTransport = flag('allowInsecureTransport');
-  const tls = decideTls({ host, ssl: o.ssl as EntraPgModuleOptions['ssl'], allowInsecureTransport, sslMode: env.PGSSLMODE });
+  const portNumber = number(port, o.port === undefined ? 'PGPORT' : 'port', ENTRA_PG_DEFAULTS.port, { integer: true, positive: true, max: 65535 });
+  const hosts = parseHostList(host, envPorts ?? [portNumber], ENTRA_PG_DEFAULTS.port);
+  if (typeof hosts === 'string') throw fail(hosts);
+  const targetSessionAttrs = (o.targetSessionAttrs ?? fromEnv('PGTARGETSESSIONATTRS') ?? ENTRA_PG_DEFAULTS.targetSessionAttrs) as TargetSessionAttrs;
+  if (!TARGET_SESSION_ATTRS.includes(targetSessionAttrs)) {
+    throw fail(`targetSessionAttrs (or PGTARGETSESSIONATTRS) must be one of ${TARGET_SESSION_ATTRS.join(', ')}, as in libpq.`);
+  }
+  const loadBalanceHosts = o.loadBalanceHosts ?? fromEnv('PGLOADBALANCEHOSTS') ?? ENTRA_PG_DEFAULTS.loadBalanceHosts;
+  if (loadBalanceHosts !== 'disable' && loadBalanceHosts !== 'random') throw fail(`loadBalanceHosts must be 'disable' or 'random', as in libpq.`);
+  // TLS is decided for the host that needs the most of it: the first one that is not loopback.
+  const tlsHost = hosts.find((entry) => !isLocalHost(entry.host))?.host ?? hosts[0]!.host;
+  const tls = decideTls({ host: tlsHost, ssl: o.ssl as EntraPgModuleOptions['ssl'], allowInsecureTransport, sslMode: env.PGSSLMODE });
   if (!tls.ok) throw fail(tls.error);
 
   const pg = object('pg');
@@ -138,8 +154,11 @@ export function resolveOptions(options: unknown, connectionName: string, env: No
   return {
     connectionName,
     pool: {
-      host,
-      port: number(port, o.port === undefined ? 'PGPORT' : 'port', ENTRA_PG_DEFAULTS.port, { integer: true, positive: true, max: 65535 }),
+      host: hosts[0]!.host,
+      port: hosts[0]!.port,
+      hosts,
+      targetSessionAttrs,
+      loadBalanceHosts,
       database,
       user,
       ssl: tls.ssl,

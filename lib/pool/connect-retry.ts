@@ -19,7 +19,8 @@ const TRANSIENT_MESSAGES = /^(Connection terminated|timeout exceeded when trying
  * with a fresh secret instead.
  */
 export function isTransientLoginError(error: unknown): boolean {
-  const { code, message, cause } = (error ?? {}) as { code?: unknown; message?: unknown; cause?: unknown };
+  const { code, message, cause, transient } = (error ?? {}) as { code?: unknown; message?: unknown; cause?: unknown; transient?: unknown };
+  if (transient === true) return true;
   if (typeof code === 'string') {
     if (TRANSIENT_SYSTEM_ERRORS.has(code) || TRANSIENT_SQLSTATES.has(code)) return true;
     // Class 08 (connection exception), but not 08P01: PgBouncer refuses a password with it.

@@ -11,6 +11,8 @@ const INTERVAL_JITTER = 0.2;
 
 export interface DnsWatchOptions {
   host: string;
+  /** Off for a host list: its connections are on several addresses by design. */
+  enabled: boolean;
   lookup: LookupFunction;
   /** Period of the re-resolution; 0 turns the periodic check off (errors still trigger one). */
   intervalMs: number;
@@ -38,7 +40,7 @@ export class DnsWatch {
   /** Whether there is a name to follow at all: an IP address or a Unix socket path never moves. */
   get applies(): boolean {
     const host = this.options.host;
-    return isIP(host) === 0 && !host.startsWith('/');
+    return this.options.enabled && isIP(host) === 0 && !host.startsWith('/');
   }
 
   start(): void {

@@ -26,3 +26,22 @@ export function isDeadBeforeUse(client: pg.PoolClient): boolean {
 export function remoteAddressOf(client: pg.Client): string | undefined {
   return (client as unknown as ClientInternals).connection?.stream?.remoteAddress;
 }
+
+/**
+ * Calls `listener` for each ParameterStatus message the server sends on this client's connection
+ * (pg's Connection emits them as 'parameterStatus'; Client ignores them).
+ */
+export function onParameterStatus(client: pg.Client, listener: (name: string, value: string) => void): void {
+  const connection = (client as unknown as { connection?: { on(event: string, handler: (message: unknown) => void): void } }).connection;
+  connection?.on('parameterStatus', (message) => {
+    const { parameterName, parameterValue } = message as { parameterName?: unknown; parameterValue?: unknown };
+    if (typeof parameterName === 'string' && typeof parameterValue === 'string') listener(parameterName, parameterValue);
+  });
+}
+
+/** Points a client not yet connected at one host of a list (pg reads `host` and `port` when it connects). */
+export function aimClient(client: pg.Client, host: string, port: number): void {
+  const target = client as unknown as { host: string; port: number };
+  target.host = host;
+  target.port = port;
+}

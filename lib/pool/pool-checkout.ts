@@ -5,6 +5,7 @@ import { isTransientLoginError, reachabilityOf } from './connect-retry.js';
 import type { EntraPgPoolDependencies } from './entra-pg-pool-dependencies.interface.js';
 import { isLoginRejected } from './login-errors.js';
 import { isDeadBeforeUse } from './pg-internals.js';
+import { WrongSessionTypeError } from './target-session.js';
 import { RetiredGenerationError } from './pool-generation.js';
 import type { PoolGenerations } from './pool-generations.js';
 import type { EntraPgPoolHost } from './pool-host.interface.js';
@@ -140,8 +141,9 @@ export class PoolCheckout {
       }
       if (this.host.ending) {
         callback(shutdownError(this.deps.connectionName));
-      } else if (error instanceof RetiredGenerationError) {
-        // Its generation retired while it logged in: the active generation serves it instead.
+      } else if (error instanceof RetiredGenerationError || error instanceof WrongSessionTypeError) {
+        // Its generation retired while it logged in: the active generation serves it instead. Or
+        // its server did not fit targetSessionAttrs: the next login goes to another host.
         this.checkout(retried, callback, deadline);
       } else if (isTransientLoginError(error)) {
         this.rideThrough(retried, deadline || startedAt + this.retryWindowMs(), error, callback);
@@ -192,8 +194,12 @@ export class PoolCheckout {
     const last = lastError ? describeCause(lastError) : (gate?.lastError ?? 'no login finished');
     const configured = this.deps.config.connectionTimeoutMillis;
     const window = configured > 0 ? `pool.connectionTimeoutMillis (${configured} ms)` : `${LOGIN_RETRY_DEFAULTS.deadlineMs} ms (pool.connectionTimeoutMillis is 0)`;
+    const where =
+      this.deps.config.hosts.length > 1 || this.deps.config.targetSessionAttrs !== 'any'
+        ? `any of its hosts (${this.generations.hosts.describe()})`
+        : `${this.deps.config.host}:${this.deps.config.port}`;
     return new EntraPgUnreachableError(
-      `No connection of "${this.deps.connectionName}" to ${this.deps.config.host}:${this.deps.config.port} could be opened within ` +
+      `No connection of "${this.deps.connectionName}" to ${where} could be opened within ` +
         `${window}; logins were retried with backoff. Last error: ${last}. Check that the server is up and reachable from here.`,
       this.deps.connectionName,
       { cause: lastError },

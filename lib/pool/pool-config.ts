@@ -1,7 +1,9 @@
 import type { LookupFunction } from 'node:net';
 import type pg from 'pg';
 import { ENTRA_PG_DEFAULTS } from '../options/entra-pg.defaults.js';
+import type { HostEntry } from './host-list.js';
 import { socketFactory } from './socket-factory.js';
+import type { LoadBalanceHosts, TargetSessionAttrs } from './target-session.js';
 import type { EntraPgPgOptions } from '../interfaces/entra-pg-options.interface.js';
 import type { PgSsl } from '../options/tls-policy.js';
 
@@ -26,6 +28,10 @@ export interface ResolvedPoolConfig {
   lookup: LookupFunction | undefined;
   /** How often the host name is resolved again to follow a move; 0 only after connection errors. */
   dnsRecheckMs: number;
+  /** Every host of the list (`host` and `port` are the first); one entry without a list. */
+  hosts: HostEntry[];
+  targetSessionAttrs: TargetSessionAttrs;
+  loadBalanceHosts: LoadBalanceHosts;
 }
 
 /** The pg.Pool config of one generation of the pool (one user); the password comes from `password`. */

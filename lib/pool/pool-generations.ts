@@ -4,6 +4,7 @@ import type { FetchedSecret } from '../refresh/fetched-secret.js';
 import { describeCause } from '../entra-pg.errors.js';
 import { loginGateOf } from './connect-retry.js';
 import { DnsWatch } from './dns-watch.js';
+import { HostSelector } from './target-session.js';
 import { remoteAddressOf } from './pg-internals.js';
 import { computePoolLimits } from './computed-pool-options.js';
 import type { EntraPgPoolDependencies } from './entra-pg-pool-dependencies.interface.js';
@@ -33,6 +34,8 @@ export class PoolGenerations {
   rotations = 0;
   /** Follows the host name to where it points now (dns-watch.ts). */
   readonly dns: DnsWatch;
+  /** Chooses each login's host from the host list (target-session.ts). */
+  readonly hosts: HostSelector;
 
   constructor(
     private readonly host: EntraPgPoolHost,
@@ -41,8 +44,10 @@ export class PoolGenerations {
     /** Sends the callers queued on a retired generation's pg.Pool to the active generation. */
     private readonly requeue: (pool: pg.Pool) => void,
   ) {
+    this.hosts = new HostSelector(deps.config.hosts, deps.config.targetSessionAttrs, deps.config.loadBalanceHosts);
     this.dns = new DnsWatch({
       host: deps.config.host,
+      enabled: deps.config.hosts.length === 1,
       lookup: deps.config.lookup ?? dnsLookup,
       intervalMs: deps.config.dnsRecheckMs,
       logger: deps.logger,
@@ -101,6 +106,7 @@ export class PoolGenerations {
       host: this.host,
       onClosed: () => this.socketClosed(generation),
       gate: loginGateOf(this.host),
+      hosts: this.hosts,
     });
     generation.pool = new pg.Pool(config);
     computePoolLimits(generation.pool, { max: () => this.sizeLimit(generation), maxLifetimeSeconds: () => this.lifetime() });

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { CredentialRefresher } from '../refresh/credential-refresher.js';
 import { type LoginGate, reportingTo } from './connect-retry.js';
+import { type HostSelector, loginOnTarget } from './target-session.js';
 import { type Generation, RetiredGenerationError } from './pool-generation.js';
 import type { EntraPgPoolHost } from './pool-host.interface.js';
 
@@ -12,6 +13,8 @@ export interface ClientTracking {
   onClosed: () => void;
   /** Paces logins while the server cannot be reached (connect-retry.ts). */
   gate: LoginGate;
+  /** Chooses the host of each login from a host list (target-session.ts). */
+  hosts: HostSelector;
 }
 
 // pg-pool copies its options (symbol keys too) and hands them to `new Client(options)`.
@@ -51,7 +54,7 @@ class TrackedClient extends pg.Client {
   override connect(callback: (err: Error) => void): void;
   override connect(callback?: (err: Error) => void): Promise<pg.Client> | void {
     if (!callback) return new Promise((resolve, reject) => this.connect((error) => (error ? reject(error) : resolve(this))));
-    const { generation, refresher, host, onClosed, gate } = this.tracking;
+    const { generation, refresher, host, onClosed, gate, hosts } = this.tracking;
     const creating = host.probe;
     if (creating !== undefined) callback = creating.creating(callback);
     const open = (step: number) => {
@@ -68,7 +71,7 @@ class TrackedClient extends pg.Client {
         onClosed();
       });
       try {
-        super.connect(reportingTo(gate, step, callback));
+        loginOnTarget(hosts, this, (done) => super.connect(reportingTo(gate, step, done)), callback);
       } catch (error) {
         callback(error as Error);
       }

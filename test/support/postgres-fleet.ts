@@ -7,14 +7,14 @@ import { freePort, startPostgres, type TestPostgres } from './postgres.js';
  * Several embedded PostgreSQL servers at once, on 127.0.0.2, 127.0.0.3, … with the SAME port, each
  * with its own data directory and listen_addresses: what several hosts behind one name look like.
  */
-export async function startFleet(count: number): Promise<TestPostgres[]> {
+export async function startFleet(count: number, settings: Array<Record<string, string>> = []): Promise<TestPostgres[]> {
   const port = await freePort();
   const servers: TestPostgres[] = [];
   try {
     // One after the other: initdb on 2 shared cores is slow enough without contention.
     // No Unix socket: servers sharing a port would fight over its lock file in /tmp.
     for (let i = 0; i < count; i += 1) {
-      servers.push(await startPostgres({ host: `127.0.0.${i + 2}`, port, settings: { unix_socket_directories: '' } }));
+      servers.push(await startPostgres({ host: `127.0.0.${i + 2}`, port, settings: { unix_socket_directories: '', ...settings[i] } }));
     }
   } catch (error) {
     await Promise.all(servers.map((server) => server.stop()));

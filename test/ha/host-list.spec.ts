@@ -1,0 +1,88 @@
+import { EntraPgUnreachableError } from '../../lib/index.js';
+import { resolveOptions } from '../../lib/options/resolve-options.js';
+import { LogCapture } from '../support/log-capture.js';
+import { bootPool } from '../support/harness.js';
+import { freePort, type TestPostgres } from '../support/postgres.js';
+import { createRoleEverywhere, startFleet } from '../support/postgres-fleet.js';
+
+describe('high availability: host lists and target_session_attrs', () => {
+  let servers: TestPostgres[] = [];
+  const role = `ha_hosts_${process.pid}`;
+  const password = 'one-secret-for-every-host';
+  beforeAll(async () => {
+    // 127.0.0.2 accepts no writes (a read-only server, as a standby is), 127.0.0.3 does.
+    servers = await startFleet(2);
+    await createRoleEverywhere(servers, role, password);
+    await servers[0]!.adminPool.query('ALTER SYSTEM SET default_transaction_read_only = on');
+    await servers[0]!.adminPool.query('SELECT pg_reload_conf()');
+  });
+  afterAll(async () => {
+    await Promise.all(servers.map((server) => server.stop()));
+  });
+  beforeEach(() => {
+    LogCapture.install();
+  });
+
+  it('parses libpq host lists: name:port entries, one port for all, PGPORT lists, PGTARGETSESSIONATTRS', () => {
+    const base = { password: 'x', user: 'u' };
+    expect(resolveOptions({ ...base, host: 'a:5433, b', port: 6000 }, 'default').pool.hosts).toEqual([
+      { host: 'a', port: 5433 },
+      { host: 'b', port: 6000 },
+    ]);
+    const env = { PGHOST: 'a,b', PGPORT: '5433,5434', PGTARGETSESSIONATTRS: 'prefer-standby' };
+    const fromEnv = resolveOptions(base, 'default', env).pool;
+    expect(fromEnv.hosts).toEqual([
+      { host: 'a', port: 5433 },
+      { host: 'b', port: 5434 },
+    ]);
+    expect(fromEnv.targetSessionAttrs).toBe('prefer-standby');
+    expect(() => resolveOptions({ ...base, host: 'a,,b' }, 'default')).toThrow(/empty entry/);
+    expect(() => resolveOptions({ ...base, host: 'a', targetSessionAttrs: 'master' }, 'default')).toThrow(/targetSessionAttrs .*read-write/);
+    expect(() => resolveOptions(base, 'default', { PGHOST: 'a,b,c', PGPORT: '1,2' })).toThrow(/2 ports were given for 3 host/);
+  });
+
+  it("host 'a,b' with read-write where a accepts no writes: every write lands on b from the first query", async () => {
+    const [a, b] = servers;
+    const app = await bootPool(a!, {
+      host: `${a!.host},${b!.host}`,
+      port: a!.port,
+      targetSessionAttrs: 'read-write',
+      user: role,
+      password,
+      pool: { max: 3 },
+    });
+    try {
+      await app.pool.query('CREATE TABLE IF NOT EXISTS ha_writes (n int)');
+      const landed = await Promise.all(
+        Array.from({ length: 12 }, (_, n) =>
+          app.pool.query<{ a: string }>('INSERT INTO ha_writes VALUES ($1) RETURNING host(inet_server_addr()) AS a', [n]).then((r) => r.rows[0]!.a),
+        ),
+      );
+      expect(new Set(landed)).toEqual(new Set([b!.host]));
+      expect(await a!.backends(role)).toBe(0);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('all hosts down: one error naming each host with its own reason', async () => {
+    const port = await freePort();
+    const app = await bootPool(servers[0]!, {
+      host: '127.0.0.4,127.0.0.5',
+      port,
+      targetSessionAttrs: 'read-write',
+      user: role,
+      password,
+      lazyConnect: true,
+      pool: { max: 2, connectionTimeoutMillis: 1_000 },
+    });
+    try {
+      const error = (await app.pool.query('SELECT 1').catch((e: unknown) => e)) as Error;
+      expect(error).toBeInstanceOf(EntraPgUnreachableError);
+      expect(error.message).toMatch(new RegExp(`127\\.0\\.0\\.4:${port} \\([^)]*ECONNREFUSED`));
+      expect(error.message).toMatch(new RegExp(`127\\.0\\.0\\.5:${port} \\([^)]*ECONNREFUSED`));
+    } finally {
+      await app.close();
+    }
+  });
+});
