@@ -3,7 +3,7 @@ import { resolveOptions } from '../../lib/options/resolve-options.js';
 import { LogCapture } from '../support/log-capture.js';
 import { bootPool } from '../support/harness.js';
 import { freePort, type TestPostgres } from '../support/postgres.js';
-import { createRoleEverywhere, startFleet } from '../support/postgres-fleet.js';
+import { createRoleEverywhere, startFleet, whereWritesLand } from '../support/postgres-fleet.js';
 
 describe('high availability: host lists and target_session_attrs', () => {
   let servers: TestPostgres[] = [];
@@ -53,12 +53,7 @@ describe('high availability: host lists and target_session_attrs', () => {
     });
     try {
       await app.pool.query('CREATE TABLE IF NOT EXISTS ha_writes (n int)');
-      const landed = await Promise.all(
-        Array.from({ length: 12 }, (_, n) =>
-          app.pool.query<{ a: string }>('INSERT INTO ha_writes VALUES ($1) RETURNING host(inet_server_addr()) AS a', [n]).then((r) => r.rows[0]!.a),
-        ),
-      );
-      expect(new Set(landed)).toEqual(new Set([b!.host]));
+      expect(await whereWritesLand(app.pool, 'ha_writes', 12)).toEqual(new Set([b!.host]));
       expect(await a!.backends(role)).toBe(0);
     } finally {
       await app.close();

@@ -62,3 +62,15 @@ export class TestResolver {
     });
   };
 }
+
+/** Runs `count` concurrent INSERTs into `table` and returns the set of server addresses they landed on. */
+export async function whereWritesLand(pool: pg.Pool, table: string, count: number): Promise<Set<string>> {
+  const landed = await Promise.all(
+    Array.from({ length: count }, (_, n) =>
+      pool
+        .query<{ a: string }>(`INSERT INTO ${pg.escapeIdentifier(table)} VALUES ($1) RETURNING host(inet_server_addr()) AS a`, [n])
+        .then((result) => result.rows[0]!.a),
+    ),
+  );
+  return new Set(landed);
+}

