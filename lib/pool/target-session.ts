@@ -111,7 +111,8 @@ export class HostSelector {
     // login gate paces these), unless every host is up and known not to fit.
     const down = order.filter((state) => state.downUntil > now && fitting(state)).sort((a, b) => a.downUntil - b.downUntil);
     if (down[0]) return down[0].entry;
-    return new NoHostFitsError(`no host fits target_session_attrs=${this.target}: ${this.describe()}`);
+    // The error the caller finally gets names every host with its reason (describe()).
+    return new NoHostFitsError(`no host fits target_session_attrs=${this.target}`);
   }
 
   /** Every host with why it was last passed over. */
@@ -201,10 +202,15 @@ export function loginOnTarget(
   client: pg.Client,
   login: (done: (error: Error) => void) => void,
   callback: (error: Error) => void,
+  /** Told when no host can take a login now, so the next login waits a backoff step (no loop). */
+  noHost: (error: NoHostFitsError) => void,
 ): void {
   if (selector.trivial) return login(callback);
   const entry = selector.pick();
-  if (entry instanceof Error) return callback(entry);
+  if (entry instanceof Error) {
+    noHost(entry);
+    return callback(entry);
+  }
   aimClient(client, entry.host, entry.port);
   const reported = new Map<string, string>();
   onParameterStatus(client, (name, value) => reported.set(name, value));

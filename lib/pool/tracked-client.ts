@@ -71,7 +71,13 @@ class TrackedClient extends pg.Client {
         onClosed();
       });
       try {
-        loginOnTarget(hosts, this, (done) => super.connect(reportingTo(gate, step, done)), callback);
+        const login = (done: (error: Error) => void) => super.connect(reportingTo(gate, step, done));
+        loginOnTarget(hosts, this, login, callback, (error) => {
+          // No socket was opened after all: nothing will close, so stop tracking it here.
+          generation.sockets.delete(this);
+          onClosed();
+          gate.failed(step, error);
+        });
       } catch (error) {
         callback(error as Error);
       }

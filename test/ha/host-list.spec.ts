@@ -80,4 +80,30 @@ describe('high availability: host lists and target_session_attrs', () => {
       await app.close();
     }
   });
+
+  it('no host fits (read-write, every host read-only): the caller waits out its timeout with paced logins, then one error names each host as read-only', async () => {
+    const [a] = servers;
+    const app = await bootPool(a!, {
+      host: `${a!.host},${a!.host}`,
+      port: a!.port,
+      targetSessionAttrs: 'read-write',
+      user: role,
+      password,
+      lazyConnect: true,
+      pool: { max: 2, connectionTimeoutMillis: 1_000 },
+    });
+    try {
+      const started = Date.now();
+      const error = (await app.pool.query('SELECT 1').catch((e: unknown) => e)) as Error;
+      process.stdout.write(`no host fits: answered after ${Date.now() - started} ms: ${error.message}\n`);
+      expect(error).toBeInstanceOf(EntraPgUnreachableError);
+      expect(error.message.match(/127\.0\.0\.2:\d+ \(is a read-only primary \(target_session_attrs=read-write\)\)/g)).toHaveLength(2);
+      expect(error.message).toMatch(/Last error: Error: no host fits target_session_attrs=read-write\. /);
+    } finally {
+      // Bounded: a login that never opened a socket must not hold shutdown for its grace period.
+      const closing = Date.now();
+      await app.close();
+      expect(Date.now() - closing).toBeLessThan(5_000);
+    }
+  });
 });
