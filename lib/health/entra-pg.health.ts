@@ -75,21 +75,20 @@ export class EntraPgHealthIndicator {
         return `The ${before.label} expired and the refresh under way has not answered for ${waited} s`;
       }
     }
-    // While logins fail for a reason that passes, callers ride through the outage: the ping would
-    // only wait too. Say so, with the last login error; the next successful login clears it.
-    const reach = reachabilityOf(connection.pool);
-    if (reach?.downSince !== undefined) {
-      const since = Math.round((now - reach.downSince) / 1000);
+    try {
+      // During an outage this ping's login is what finds the server back when nothing else runs.
+      await this.ping(connection, timeoutMs);
+      return undefined;
+    } catch (error) {
+      // While logins fail for a reason that passes, say so with the last login error rather than
+      // "did not answer": callers are riding through the outage.
+      const reach = reachabilityOf(connection.pool);
+      if (reach?.downSince === undefined) return describeCause(error);
+      const since = Math.round((Date.now() - reach.downSince) / 1000);
       return (
         `The database is unreachable: no login has succeeded for ${since} s (${reach.attemptsWhileDown} attempt(s) since); ` +
         `last error: ${reach.lastError ?? 'unknown'}`
       );
-    }
-    try {
-      await this.ping(connection, timeoutMs);
-      return undefined;
-    } catch (error) {
-      return describeCause(error);
     }
   }
 

@@ -39,7 +39,7 @@ describe('high availability: riding through a server restart', () => {
       const loginsBefore = proxy.opened;
       const downAt = Date.now();
       await sleep(1_000);
-      const during = await app.health.isHealthy();
+      const during = await app.health.isHealthy('database', { timeoutMs: 300 });
       // Callers arriving in the middle of the outage, beyond the steady load.
       const burst = Array.from({ length: 6 }, () =>
         app.pool.query('SELECT 1 AS one').then(
@@ -130,6 +130,23 @@ describe('high availability: riding through a server restart', () => {
       const { rows } = await app.pool.query<{ one: number }>('SELECT 1 AS one');
       expect(rows[0]?.one).toBe(1);
       expect(proxy.opened).toBeGreaterThan(before);
+    } finally {
+      await app.close();
+      await authority.close();
+    }
+  });
+
+  it('readiness says unreachable during an outage and recovers by itself with no traffic but the health checks', async () => {
+    const authority = await newRole(db, 60_000);
+    const app = await bootPool(db, { host: proxy.host, port: proxy.port, credential: authority, pool: { max: 2, connectionTimeoutMillis: 500 } });
+    try {
+      await db.halt();
+      await expect(app.pool.query('SELECT 1')).rejects.toBeInstanceOf(EntraPgUnreachableError);
+      const down = await app.health.isHealthy('database', { timeoutMs: 300 });
+      expect(down.database.status).toBe('down');
+      expect((down.database as { message?: string }).message).toMatch(/^The database is unreachable: .*last error: /);
+      await db.resume();
+      await waitFor(async () => (await app.health.isHealthy('database', { timeoutMs: 300 })).database.status === 'up', 10_000);
     } finally {
       await app.close();
       await authority.close();
