@@ -39,6 +39,11 @@ describe('high availability: host lists and target_session_attrs', () => {
     expect(() => resolveOptions({ ...base, host: 'a,,b' }, 'default')).toThrow(/empty entry/);
     expect(() => resolveOptions({ ...base, host: 'a', targetSessionAttrs: 'master' }, 'default')).toThrow(/targetSessionAttrs .*read-write/);
     expect(() => resolveOptions(base, 'default', { PGHOST: 'a,b,c', PGPORT: '1,2' })).toThrow(/2 ports were given for 3 host/);
+    expect(() => resolveOptions({ ...base, host: 'a', loadBalanceHosts: 'yes' }, 'default')).toThrow(/loadBalanceHosts must be 'disable' or 'random'/);
+    expect(() => resolveOptions({ ...base, host: 'a', lookup: '8.8.8.8' }, 'default')).toThrow(/lookup must be a function/);
+    expect(() => resolveOptions({ ...base, host: 'a', dnsRecheckMs: -1 }, 'default')).toThrow(/dnsRecheckMs must be a non-negative number/);
+    const defaults = resolveOptions({ ...base, host: 'a' }, 'default').pool;
+    expect([defaults.targetSessionAttrs, defaults.loadBalanceHosts, defaults.dnsRecheckMs]).toEqual(['any', 'disable', 30_000]);
   });
 
   it("host 'a,b' with read-write where a accepts no writes: every write lands on b from the first query", async () => {
