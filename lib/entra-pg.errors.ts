@@ -14,7 +14,9 @@ export type EntraPgErrorCode =
   /** PostgreSQL refused the login even with a fresh secret (EntraPgLoginRefusedError). */
   | 'ENTRA_PG_LOGIN_REFUSED'
   /** The pool is shutting down (EntraPgShutdownError). */
-  | 'ENTRA_PG_SHUTDOWN';
+  | 'ENTRA_PG_SHUTDOWN'
+  /** No connection could be opened before the caller's deadline: the server was unreachable or restarting (EntraPgUnreachableError). */
+  | 'ENTRA_PG_UNREACHABLE';
 
 /**
  * Base class of every error this library raises; `connectionName` says which pool it came from.
@@ -48,6 +50,15 @@ export class EntraPgCredentialError extends EntraPgError {
 /** The pool is shutting down: no new connections, queued callers are released with this error. */
 export class EntraPgShutdownError extends EntraPgError {
   override readonly code = 'ENTRA_PG_SHUTDOWN';
+}
+
+/**
+ * A caller needed a new connection and every login until its deadline (pool.connectionTimeoutMillis)
+ * failed for a reason that usually passes: the server down, restarting, full or unreachable. The
+ * `cause` is the last login error.
+ */
+export class EntraPgUnreachableError extends EntraPgError {
+  override readonly code = 'ENTRA_PG_UNREACHABLE';
 }
 
 /**

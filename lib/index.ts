@@ -16,6 +16,7 @@ export {
   EntraPgError,
   EntraPgLoginRefusedError,
   EntraPgShutdownError,
+  EntraPgUnreachableError,
   type EntraPgErrorCode,
 } from './entra-pg.errors.js';
 export { EntraPgPool } from './pool/entra-pg.pool.js';

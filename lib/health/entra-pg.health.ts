@@ -5,6 +5,7 @@ import type pg from 'pg';
 import { getEntraPgConnectionToken } from '../common/entra-pg.utils.js';
 import { DEFAULT_CONNECTION_NAME } from '../entra-pg.constants.js';
 import { EntraPgConfigError, describeCause } from '../entra-pg.errors.js';
+import { reachabilityOf } from '../pool/connect-retry.js';
 import { MAX_TIMER_MS } from '../refresh/refresh-schedule.js';
 import type { EntraPgConnection, EntraPgConnectionStatus } from '../connection/entra-pg.connection.js';
 import type { EntraPgHealthCheckOptions, EntraPgHealthDetails, EntraPgHealthResult } from './entra-pg-health.interface.js';
@@ -76,10 +77,19 @@ export class EntraPgHealthIndicator {
       }
     }
     try {
+      // During an outage this ping's login is what finds the server back when nothing else runs.
       await this.ping(connection, timeoutMs);
       return undefined;
     } catch (error) {
-      return describeCause(error);
+      // While logins fail for a reason that passes, say so with the last login error rather than
+      // "did not answer": callers are riding through the outage.
+      const reach = reachabilityOf(connection.pool);
+      if (reach?.downSince === undefined) return describeCause(error);
+      const since = Math.round((Date.now() - reach.downSince) / 1000);
+      return (
+        `The database is unreachable: no login has succeeded for ${since} s (${reach.attemptsWhileDown} attempt(s) since); ` +
+        `last error: ${reach.lastError ?? 'unknown'}`
+      );
     }
   }
 

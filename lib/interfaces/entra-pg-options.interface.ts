@@ -1,4 +1,5 @@
 import type { InjectionToken, ModuleMetadata, OptionalFactoryDependency, Type } from '@nestjs/common';
+import type { LookupFunction } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import type pg from 'pg';
 import type { PgSecretSource } from '../sources/pg-secret-source.interface.js';
@@ -84,11 +85,22 @@ export interface EntraPgModuleOptions {
    * A libpq URL without a password (`postgresql://user@host:5432/db?sslmode=verify-full&application_name=api`),
    * such as DATABASE_URL; the password comes from the secret source, so a URL that carries one is refused.
    * Explicit options win over it, and it wins over the PG* environment. Reads host, port, database,
-   * user, sslmode, application_name and options; other parameters are ignored, as in pg.
+   * user, sslmode, application_name, options and target_session_attrs; other parameters are ignored, as in pg.
    */
   connectionString?: string;
-  /** Server host. Falls back to connectionString, then PGHOST. Required. */
+  /**
+   * Server host. Falls back to connectionString, then PGHOST. Required. May be a comma-separated list, as in libpq
+   * (`a,b`, each entry optionally `name:port`): hosts are tried in order (see `targetSessionAttrs`).
+   */
   host?: string;
+  /**
+   * libpq's target_session_attrs: which server of the host list a connection may use: `any`,
+   * `read-write`, `read-only`, `primary`, `standby`, `prefer-standby`. Falls back to
+   * PGTARGETSESSIONATTRS. Default `any`.
+   */
+  targetSessionAttrs?: 'any' | 'read-write' | 'read-only' | 'primary' | 'standby' | 'prefer-standby';
+  /** libpq 16's load_balance_hosts: `random` tries the hosts in a random order per connection. Falls back to PGLOADBALANCEHOSTS. Default `disable`. */
+  loadBalanceHosts?: 'disable' | 'random';
   /** Falls back to PGPORT, then 5432. */
   port?: number;
   /** Falls back to PGDATABASE, then `postgres`. */
@@ -136,6 +148,17 @@ export interface EntraPgModuleOptions {
   retryDelay?: number;
   /** On shutdown, how long checked-out clients have to be released before their connections are closed. Default 10000. */
   drainTimeoutMs?: number;
+  /**
+   * Resolves the host name for every connection (and for `dnsRecheckMs`), with Node's
+   * `dns.lookup` signature. Default `dns.lookup`. TLS still checks the configured host name.
+   */
+  lookup?: LookupFunction;
+  /**
+   * Re-resolve the host name this often (jittered up to 20% earlier), and at once after a connection
+   * error; when a connection's server address is no longer among the answers, the connections are
+   * replaced as by a rotation (they drain; no query fails). 0 checks only after errors. Default 30000.
+   */
+  dnsRecheckMs?: number;
   /** `application_name` reported to PostgreSQL. Falls back to PGAPPNAME. */
   applicationName?: string;
   /**

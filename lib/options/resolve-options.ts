@@ -1,6 +1,8 @@
 import { EntraPgConfigError } from '../entra-pg.errors.js';
 import type { EntraPgModuleOptions, EntraPgReservedPgOption } from '../interfaces/entra-pg-options.interface.js';
-import { decideTls } from './tls-policy.js';
+import { decideTls, isLocalHost } from './tls-policy.js';
+import { type HostEntry, parseHostList } from '../pool/host-list.js';
+import { TARGET_SESSION_ATTRS, type TargetSessionAttrs } from '../pool/target-session.js';
 import { type ConnectionStringParts, parseConnectionString } from './connection-string.js';
 import { type NumberRule, OptionReader } from './option-reader.js';
 import { MAX_TIMER_MS, type RefreshSettings } from '../refresh/refresh-schedule.js';
@@ -45,13 +47,21 @@ export function resolveOptions(options: unknown, connectionName: string, env: No
   const url = o.connectionString === undefined ? {} : parseConnectionString(read.text(o.connectionString, 'connectionString')!, (m) => read.fail(m));
   const target = readTarget(read, url);
   if (password !== undefined && target.user === undefined) throw read.fail('a static password needs a user: set the `user` option or PGUSER.');
-  const transport = readTransport(read, target.host, url.sslmode);
+  const transport = readTransport(read, target.hosts, url.sslmode);
   const pg = readPgPassthrough(read, url.options);
   const consumerEnd = o.consumerEnd ?? ENTRA_PG_DEFAULTS.consumerEnd;
   if (consumerEnd !== 'ignore' && consumerEnd !== 'shutdown') throw read.fail(`consumerEnd must be 'ignore' or 'shutdown'.`);
+  if (o.lookup !== undefined && typeof o.lookup !== 'function') throw read.fail('lookup must be a function with the signature of dns.lookup.');
   return {
     connectionName,
-    pool: { ...target, ssl: transport.ssl, ...readPoolSizing(read, pg), pg: pg as ResolvedEntraPgOptions['pool']['pg'] },
+    pool: {
+      ...target,
+      ssl: transport.ssl,
+      ...readPoolSizing(read, pg),
+      pg: pg as ResolvedEntraPgOptions['pool']['pg'],
+      lookup: o.lookup as ResolvedEntraPgOptions['pool']['lookup'],
+      dnsRecheckMs: read.number(o.dnsRecheckMs, 'dnsRecheckMs', ENTRA_PG_DEFAULTS.dnsRecheckMs),
+    },
     refresh: readRefresh(read),
     source: password !== undefined ? new StaticPasswordSource(password, target.user) : (o.source as ResolvedEntraPgOptions['source']),
     credential: o.credential as ResolvedEntraPgOptions['credential'],
@@ -89,35 +99,62 @@ function readSecretChoice(read: OptionReader): string | undefined {
   return password as string | undefined;
 }
 
-/** Where to connect: an option wins over the connection string, which wins over the libpq environment. */
+/**
+ * Where to connect: an option wins over the connection string, which wins over the libpq
+ * environment. `host` may be a libpq list (`a,b`, `name:port`), PGPORT a list of ports.
+ */
 function readTarget(read: OptionReader, url: ConnectionStringParts) {
   const o = read.raw;
-  const setting = (key: 'host' | 'user' | 'database' | 'applicationName', envName: string): string | undefined => {
+  const setting = (key: 'host' | 'user' | 'database' | 'applicationName' | 'targetSessionAttrs', envName: string): string | undefined => {
     if (o[key] !== undefined) return read.text(o[key], key);
     if (url[key] !== undefined) return read.text(url[key], `connectionString's ${key}`);
     return read.text(read.fromEnv(envName), envName);
   };
   const host = setting('host', 'PGHOST');
   if (host === undefined) throw read.fail('no PostgreSQL host: set the `host` option, a connectionString, or PGHOST.');
-  const envPort = read.fromEnv('PGPORT');
-  const port = o.port ?? url.port ?? (envPort !== undefined ? Number(envPort) : undefined);
-  const portName = o.port !== undefined ? 'port' : url.port !== undefined ? "connectionString's port" : 'PGPORT';
+  const hosts = parseHostList(host, readPorts(read, url), ENTRA_PG_DEFAULTS.port);
+  if (typeof hosts === 'string') throw read.fail(hosts);
+  const targetSessionAttrs = (setting('targetSessionAttrs', 'PGTARGETSESSIONATTRS') ?? ENTRA_PG_DEFAULTS.targetSessionAttrs) as TargetSessionAttrs;
+  if (!TARGET_SESSION_ATTRS.includes(targetSessionAttrs)) {
+    throw read.fail(`targetSessionAttrs (or PGTARGETSESSIONATTRS) must be one of ${TARGET_SESSION_ATTRS.join(', ')}, as in libpq.`);
+  }
+  const loadBalanceHosts = o.loadBalanceHosts ?? read.fromEnv('PGLOADBALANCEHOSTS') ?? ENTRA_PG_DEFAULTS.loadBalanceHosts;
+  if (loadBalanceHosts !== 'disable' && loadBalanceHosts !== 'random') throw read.fail(`loadBalanceHosts must be 'disable' or 'random', as in libpq.`);
   return {
-    host,
-    port: read.number(port, portName, ENTRA_PG_DEFAULTS.port, { integer: true, positive: true, max: 65535 }),
+    host: hosts[0]!.host,
+    port: hosts[0]!.port,
+    hosts,
+    targetSessionAttrs,
+    loadBalanceHosts: loadBalanceHosts as 'disable' | 'random',
     database: setting('database', 'PGDATABASE') ?? ENTRA_PG_DEFAULTS.database,
     user: setting('user', 'PGUSER'),
     applicationName: setting('applicationName', 'PGAPPNAME'),
   };
 }
 
+/** The port for every host, or (PGPORT=5432,5433, as libpq reads it) one per host of the list. */
+function readPorts(read: OptionReader, url: ConnectionStringParts): number[] {
+  const o = read.raw;
+  const envPort = read.fromEnv('PGPORT');
+  if (o.port === undefined && url.port === undefined && envPort?.includes(',')) {
+    const ports = envPort.split(',').map((p) => Number(p.trim()));
+    if (ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) throw read.fail('PGPORT must be a port or a comma-separated list of ports from 1 to 65535.');
+    return ports;
+  }
+  const port = o.port ?? url.port ?? (envPort !== undefined ? Number(envPort) : undefined);
+  const portName = o.port !== undefined ? 'port' : url.port !== undefined ? "connectionString's port" : 'PGPORT';
+  return [read.number(port, portName, ENTRA_PG_DEFAULTS.port, { integer: true, positive: true, max: 65535 })];
+}
+
 /** TLS from `ssl`, the URL's sslmode or PGSSLMODE, under the TLS policy; and why it is off, for later messages. */
-function readTransport(read: OptionReader, host: string, urlSslMode: string | undefined) {
+function readTransport(read: OptionReader, hosts: HostEntry[], urlSslMode: string | undefined) {
   const { raw: o, env } = read;
   if (o.ssl !== undefined && typeof o.ssl !== 'boolean' && (o.ssl === null || typeof o.ssl !== 'object' || Array.isArray(o.ssl))) {
     throw read.fail('ssl must be true, false or a tls.ConnectionOptions object.');
   }
   const allowInsecureTransport = read.flag('allowInsecureTransport', ENTRA_PG_DEFAULTS.allowInsecureTransport);
+  // TLS is decided for the host that needs the most of it: the first one that is not loopback.
+  const host = hosts.find((entry) => !isLocalHost(entry.host))?.host ?? hosts[0]!.host;
   const tls = decideTls({ host, ssl: o.ssl as EntraPgModuleOptions['ssl'], allowInsecureTransport, sslMode: urlSslMode ?? env.PGSSLMODE });
   if (!tls.ok) throw read.fail(tls.error);
   let sslOffBecause: string | undefined;

@@ -14,6 +14,8 @@ import pg from 'pg';
  *   client instead of putting it back in the idle set.
  * - `_connected` / `_ending`: whether a client finished its login / is already closing (shutdown).
  * - `_pulseQueue()`: pg-pool's "serve the queue now", for a slot freed by another generation.
+ * - `connection.stream.remoteAddress`: which server a connection is on (the DNS watch).
+ * - `host` / `port` of a Client not yet connected: where a host list aims it.
  */
 
 /** What the server last said about the session: idle, in a transaction, in a failed transaction. */
@@ -29,7 +31,7 @@ interface ClientInternals {
 }
 
 interface WireConnection {
-  stream: { destroyed?: boolean; destroy(): void };
+  stream: { destroyed?: boolean; remoteAddress?: string; destroy(): void };
   on(event: 'parameterStatus', listener: (message: { parameterName: string; parameterValue: string }) => void): void;
   on(event: 'readyForQuery', listener: (message: { status?: string }) => void): void;
   once(event: 'readyForQuery', listener: () => void): void;
@@ -48,10 +50,9 @@ const trackedStatus = new WeakMap<pg.Client, string>();
  * setting changes).
  */
 export function watchConnection(client: pg.Client, onParameter: (name: string, value: string) => void): void {
-  const connection = internals(client).connection;
-  connection.on('parameterStatus', (message) => onParameter(message.parameterName, message.parameterValue));
+  onParameterStatus(client, onParameter);
   if (!PG_TRACKS_STATUS) {
-    connection.on('readyForQuery', (message) => {
+    internals(client).connection.on('readyForQuery', (message) => {
       if (typeof message.status === 'string') trackedStatus.set(client, message.status);
     });
   }
@@ -97,6 +98,34 @@ export function isClosing(client: pg.Client): boolean {
 /** Whether pg-pool's connection timeout destroyed the socket (while the secret was awaited). */
 export function isSocketDestroyed(client: pg.Client): boolean {
   return internals(client).connection.stream.destroyed === true;
+}
+
+/**
+ * Whether a client handed out of the pool is already dead, before anything is written to it: the
+ * server closed its idle socket and pg noticed, or the socket is gone. A query sent to it would
+ * fail without ever reaching a server, so it is safe to use another connection instead.
+ * Three property reads, no allocation: this runs on every checkout.
+ */
+export function isDeadBeforeUse(client: pg.Client): boolean {
+  const state = client as unknown as Partial<ClientInternals>;
+  return state._queryable === false || state._ending === true || state.connection?.stream?.destroyed === true;
+}
+
+/** The server address a client's socket is connected to (undefined before it connects or after it closes). */
+export function remoteAddressOf(client: pg.Client): string | undefined {
+  return (client as unknown as Partial<ClientInternals>).connection?.stream?.remoteAddress;
+}
+
+/** Calls `listener` for each ParameterStatus message on this client's connection (pg's Client ignores them). */
+export function onParameterStatus(client: pg.Client, listener: (name: string, value: string) => void): void {
+  internals(client).connection.on('parameterStatus', (message) => listener(message.parameterName, message.parameterValue));
+}
+
+/** Points a client not yet connected at one host of a list (pg reads `host` and `port` when it connects). */
+export function aimClient(client: pg.Client, host: string, port: number): void {
+  const target = client as unknown as { host: string; port: number };
+  target.host = host;
+  target.port = port;
 }
 
 /** Closes a client's socket at once, without the goodbye a half-open handshake would wait on. */

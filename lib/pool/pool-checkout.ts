@@ -1,13 +1,17 @@
 import type pg from 'pg';
 import { loginRefusedHint } from '../diagnostics/boot-hint.js';
-import { EntraPgCredentialError, EntraPgLoginRefusedError, describeCause } from '../entra-pg.errors.js';
+import { EntraPgUnreachableError, EntraPgCredentialError, EntraPgLoginRefusedError, describeCause } from '../entra-pg.errors.js';
+import { LOGIN_RETRY_DEFAULTS } from '../options/entra-pg.defaults.js';
+import { isTransientLoginError, reachabilityOf } from './connect-retry.js';
 import type { EntraPgPoolDependencies } from './entra-pg-pool-dependencies.interface.js';
 import { isLoginRejected } from './login-errors.js';
+import { isDeadBeforeUse } from './pg-internals.js';
+import { WrongSessionTypeError } from './target-session.js';
 import { RetiredGenerationError } from './pool-generation.js';
 import type { PoolGenerations } from './pool-generations.js';
 import type { EntraPgPoolHost } from './pool-host.interface.js';
 import { shutdownError } from './shutdown-error.js';
-import type { AcquireCallback, WaiterList } from './waiter-list.js';
+import type { AcquireCallback, Waiter, WaiterList } from './waiter-list.js';
 
 /**
  * Gets a client for a caller: waits for the secret a login needs, checks out from the active
@@ -40,7 +44,7 @@ export class PoolCheckout {
       this.awaitSecret(callback);
       return;
     }
-    this.checkout(false, callback, opening);
+    this.checkout(false, callback, 0, opening);
   }
 
   /** The callers queued on a retired generation's `pool` move to the active generation. */
@@ -92,8 +96,12 @@ export class PoolCheckout {
     );
   }
 
-  /** `opening`: pg-pool will open a connection for this caller (see PoolShutdown: such logins may finish). */
-  private checkout(retried: boolean, callback: AcquireCallback, opening = this.generations.wouldOpenConnection()): void {
+  /**
+   * `deadline` (epoch ms) is set once a login has failed for a reason that passes: the caller then
+   * rides through the outage, checking out again until it, while the login gate paces the logins.
+   * `opening`: pg-pool will open a connection for this caller (see PoolShutdown: such logins may finish).
+   */
+  private checkout(retried: boolean, callback: AcquireCallback, deadline = 0, opening = this.generations.wouldOpenConnection()): void {
     if (this.host.ending) {
       callback(shutdownError(this.deps.connectionName));
       return;
@@ -108,14 +116,17 @@ export class PoolCheckout {
     // Every caller is tracked, even one an idle connection will serve: several callers in the same
     // tick all see that one idle connection, and pg-pool hands it out only on the next tick.
     const waiter = this.waiters.add(callback, pool, retried, opening);
+    const timer = deadline > 0 ? this.expireAt(deadline, waiter) : undefined;
     pool.connect((error, client, done) => {
       this.waiters.remove(waiter);
       if (waiter.settled) {
-        // Shutdown or a rotation already answered this caller; the late client closes.
-        if (client) done(true);
+        // Shutdown, a rotation or the caller's deadline already answered this caller; the late
+        // client goes back to its pool unless that pool is closing.
+        if (client) done(this.host.ending || pool !== this.generations.active?.pool);
         return;
       }
       waiter.settled = true;
+      if (timer !== undefined) clearTimeout(timer);
       // Still unanswered once shutdown began: a login that `end()` lets finish, as pg-pool does.
       const spared = this.host.ending && waiter.opening;
       if (client) {
@@ -124,14 +135,23 @@ export class PoolCheckout {
           callback(shutdownError(this.deps.connectionName));
           return;
         }
+        if (isDeadBeforeUse(client)) {
+          // The server closed this idle connection and nothing was sent on it yet: another one serves.
+          done(true);
+          this.checkout(retried, callback, deadline);
+          return;
+        }
         callback(undefined, client);
         return;
       }
       if (this.host.ending) {
         callback(spared && error && !(error instanceof RetiredGenerationError) ? error : shutdownError(this.deps.connectionName));
-      } else if (error instanceof RetiredGenerationError) {
-        // Its generation retired while it logged in: the active generation serves it instead.
-        this.checkout(retried, callback);
+      } else if (error instanceof RetiredGenerationError || error instanceof WrongSessionTypeError) {
+        // Its generation retired while it logged in: the active generation serves it instead. Or
+        // its server did not fit targetSessionAttrs: the next login goes to another host.
+        this.checkout(retried, callback, deadline);
+      } else if (isTransientLoginError(error)) {
+        this.rideThrough(retried, deadline || startedAt + this.retryWindowMs(), error, callback);
       } else if (!isLoginRejected(error)) {
         callback(error ?? new Error('pg-pool returned no client'));
       } else if (retried) {
@@ -140,6 +160,55 @@ export class PoolCheckout {
         this.retryWithNewSecret(startedAt, error, callback);
       }
     });
+  }
+
+  /** How long a caller may ride through an outage: its connectionTimeoutMillis, or the module's default when that is 0. */
+  private retryWindowMs(): number {
+    return this.deps.config.connectionTimeoutMillis || LOGIN_RETRY_DEFAULTS.deadlineMs;
+  }
+
+  /**
+   * A login failed for a reason that passes (server restarting, unreachable, full): the caller
+   * checks out again at once (its new login waits at the login gate, so this is no loop), until
+   * its deadline; after that it gets the last login error.
+   */
+  private rideThrough(retried: boolean, deadline: number, error: Error | undefined, callback: AcquireCallback): void {
+    // The server may have moved (a failover repointing DNS): the next logins follow the name.
+    this.generations.dns.recheckNow();
+    if (Date.now() >= deadline) {
+      callback(this.unreachableError(error));
+      return;
+    }
+    this.checkout(retried, callback, deadline);
+  }
+
+  /** Answers a riding-through caller at its deadline, if pg-pool has not by then. */
+  private expireAt(deadline: number, waiter: Waiter): NodeJS.Timeout {
+    const timer = setTimeout(() => {
+      if (waiter.settled) return;
+      waiter.settled = true;
+      this.waiters.remove(waiter);
+      waiter.callback(this.unreachableError(undefined));
+    }, Math.max(1, deadline - Date.now()));
+    timer.unref();
+    return timer;
+  }
+
+  private unreachableError(lastError: Error | undefined): Error {
+    const gate = reachabilityOf(this.host);
+    const last = lastError ? describeCause(lastError) : (gate?.lastError ?? 'no login finished');
+    const configured = this.deps.config.connectionTimeoutMillis;
+    const window = configured > 0 ? `pool.connectionTimeoutMillis (${configured} ms)` : `${LOGIN_RETRY_DEFAULTS.deadlineMs} ms (pool.connectionTimeoutMillis is 0)`;
+    const where =
+      this.deps.config.hosts.length > 1 || this.deps.config.targetSessionAttrs !== 'any'
+        ? `any of its hosts (${this.generations.hosts.describe()})`
+        : `${this.deps.config.host}:${this.deps.config.port}`;
+    return new EntraPgUnreachableError(
+      `No connection of "${this.deps.connectionName}" to ${where} could be opened within ` +
+        `${window}; logins were retried with backoff. Last error: ${last}. Check that the server is up and reachable from here.`,
+      this.deps.connectionName,
+      { cause: lastError },
+    );
   }
 
   /** The secret was revoked or rotated behind our back: one shared refresh, then one more try. */

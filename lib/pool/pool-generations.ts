@@ -1,6 +1,11 @@
+import { lookup as dnsLookup } from 'node:dns';
 import pg from 'pg';
 import type { FetchedSecret } from '../refresh/fetched-secret.js';
 import { describeCause } from '../entra-pg.errors.js';
+import { loginGateOf } from './connect-retry.js';
+import { DnsWatch } from './dns-watch.js';
+import { HostSelector } from './target-session.js';
+import { remoteAddressOf } from './pg-internals.js';
 import { computePoolLimits } from './computed-pool-options.js';
 import type { EntraPgPoolDependencies } from './entra-pg-pool-dependencies.interface.js';
 import type { PoolChanges } from './pool-changes.js';
@@ -41,6 +46,10 @@ export class PoolGenerations {
   /** A client released inside a transaction is the caller's bug: said once per pool, never with its SQL. */
   private openTransactionLogged = false;
   private lastServerChange = -Infinity;
+  /** Follows the host name to where it points now (dns-watch.ts). */
+  readonly dns: DnsWatch;
+  /** Chooses each login's host from the host list (target-session.ts). */
+  readonly hosts: HostSelector;
 
   constructor(
     private readonly host: EntraPgPoolHost,
@@ -48,7 +57,32 @@ export class PoolGenerations {
     private readonly changes: PoolChanges,
     /** Sends the callers queued on a retired generation's pg.Pool to the active generation. */
     private readonly requeue: (pool: pg.Pool) => void,
-  ) {}
+  ) {
+    this.hosts = new HostSelector(deps.config.hosts, deps.config.targetSessionAttrs, deps.config.loadBalanceHosts);
+    this.dns = new DnsWatch({
+      host: deps.config.host,
+      enabled: deps.config.hosts.length === 1,
+      lookup: deps.config.lookup ?? dnsLookup,
+      intervalMs: deps.config.dnsRecheckMs,
+      logger: deps.logger,
+      connectedAddresses: () => this.activeAddresses(),
+      moved: (reason) => {
+        if (!host.ending && this.active) this.start(this.active.user, reason);
+      },
+    });
+  }
+
+  /** The server addresses the active generation's connections are on. */
+  private activeAddresses(): string[] {
+    const addresses: string[] = [];
+    if (this.active) {
+      for (const client of this.active.sockets) {
+        const address = remoteAddressOf(client);
+        if (address !== undefined) addresses.push(address);
+      }
+    }
+    return addresses;
+  }
 
   /** A counter summed over all generations. */
   sum(counter: PoolCounter): number {
@@ -86,11 +120,14 @@ export class PoolGenerations {
       host: this.host,
       onClosed: () => this.socketClosed(generation),
       onServerReadOnly: (from, why) => this.serverTurnedReadOnly(from, why),
+      gate: loginGateOf(this.host),
+      hosts: this.hosts,
     });
     generation.pool = new pg.Pool(config);
     computePoolLimits(generation.pool, { max: () => this.sizeLimit(generation), maxLifetimeSeconds: () => this.lifetime() });
     this.forwardEvents(generation);
     this.active = generation;
+    if (!previous) this.dns.start();
     if (previous) {
       this.rotations += 1;
       this.deps.logger.log(`Rotating to a new pool: ${reason}; the previous pool drains`);
@@ -160,6 +197,8 @@ export class PoolGenerations {
     pool.on('error', (error: Error, client: pg.PoolClient) => {
       // pg-pool has already removed the broken client; a later connect opens a new one.
       deps.logger.warn(`An idle connection failed and was removed: ${describeCause(error)}`);
+      // A failover closes connections first: see whether the name points elsewhere now.
+      this.dns.recheckNow();
       // Re-emitting without a listener would crash the process, which is what this pool exists to avoid.
       if (host.listenerCount('error') > 0) host.emit('error', error, client);
     });

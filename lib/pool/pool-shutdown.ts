@@ -1,3 +1,4 @@
+import { loginGateOf } from './connect-retry.js';
 import type { EntraPgPoolDependencies } from './entra-pg-pool-dependencies.interface.js';
 import type { PoolChanges } from './pool-changes.js';
 import type { PoolGenerations } from './pool-generations.js';
@@ -38,6 +39,9 @@ export class PoolShutdown {
     const generations = this.generations;
     (this.host as { ending: boolean }).ending = true;
     this.deps.refresher.stop();
+    // Logins waiting for the server to come back go now, and find the pool ending.
+    loginGateOf(this.host).close();
+    generations.dns.stop();
     this.waiters.failAll(shutdownError(this.deps.connectionName), finishLogins ? (waiter) => waiter.opening && waiter.pool !== undefined : undefined);
     // Idle connections close now; checked-out ones close as they are released.
     for (const { pool } of generations.all()) if (!pool.ending) pool.end().catch(() => undefined);

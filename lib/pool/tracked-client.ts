@@ -1,6 +1,8 @@
 import pg from 'pg';
 import type { CredentialRefresher } from '../refresh/credential-refresher.js';
 import { destroySocket, doNotReuse, isSocketDestroyed, watchConnection } from './pg-internals.js';
+import { type LoginGate, reportingTo } from './connect-retry.js';
+import { type HostSelector, loginOnTarget } from './target-session.js';
 import { type Generation, RetiredGenerationError } from './pool-generation.js';
 import type { EntraPgPoolHost } from './pool-host.interface.js';
 
@@ -12,6 +14,10 @@ export interface ClientTracking {
   onClosed: () => void;
   /** A connection whose server was writable at login heard it turn read-only (a switchover, a demotion). */
   onServerReadOnly: (generation: Generation, reason: string) => void;
+  /** Paces logins while the server cannot be reached (connect-retry.ts). */
+  gate: LoginGate;
+  /** Chooses the host of each login from a host list (target-session.ts). */
+  hosts: HostSelector;
 }
 
 // pg-pool copies its options (symbol keys too) and hands them to `new Client(options)`.
@@ -77,7 +83,7 @@ class TrackedClient extends pg.Client {
   override connect(callback: (err: Error) => void): void;
   override connect(callback?: (err: Error) => void): Promise<pg.Client> | void {
     if (!callback) return new Promise((resolve, reject) => this.connect((error) => (error ? reject(error) : resolve(this))));
-    const { generation, refresher, host, onClosed } = this.tracking;
+    const { generation, refresher, host, onClosed, gate, hosts } = this.tracking;
     const creating = host.probe;
     if (creating !== undefined) callback = creating.creating(callback);
     const done = callback;
@@ -87,8 +93,9 @@ class TrackedClient extends pg.Client {
       if (!error && this.reportsReadOnly) this.writableAtLogin = this.readOnlySettings.size === 0;
       done(error);
     };
-    const open = () => {
-      if (generation.retired) return done(new RetiredGenerationError());
+    const open = (step: number) => {
+      // A login that waited at the gate through a shutdown or rotation never opens.
+      if (generation.retired || host.ending) return done(new RetiredGenerationError());
       // pg-pool's connection timeout destroyed the socket while the secret was awaited.
       if (isSocketDestroyed(this)) return done(new Error('timeout exceeded when trying to connect'));
       // Tracked from the moment a socket opens, so shutdown also waits for logins under way.
@@ -98,7 +105,13 @@ class TrackedClient extends pg.Client {
         onClosed();
       });
       try {
-        super.connect(loggedIn);
+        const login = (finish: (error: Error) => void) => super.connect(reportingTo(gate, step, finish));
+        loginOnTarget(hosts, this, login, loggedIn, (error) => {
+          // No socket was opened after all: nothing will close, so stop tracking it here.
+          generation.sockets.delete(this);
+          onClosed();
+          gate.failed(step, error);
+        });
       } catch (error) {
         done(error as Error);
       }
@@ -106,8 +119,8 @@ class TrackedClient extends pg.Client {
     // No socket opens without a usable secret: however pg-pool came to open this connection
     // (a queued caller served after a removal, several callers in one tick), it waits for
     // the one shared fetch, or fails at once while the source is failing.
-    if (refresher.peek()) open();
-    else refresher.get().then(open, (error: Error) => done(error));
+    if (refresher.peek()) gate.enter(open);
+    else refresher.get().then(() => gate.enter(open), (error: Error) => done(error));
   }
 }
 

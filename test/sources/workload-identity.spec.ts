@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createTestToken, LocalEntraLogin, type LocalTokenAuthority } from '../../lib/testing/index.js';
 import { runTypeScriptChild, type ChildResult } from '../support/child-node.js';
 import { EntraTokenEndpoint } from '../support/entra-token-endpoint.js';
-import { BLOCKED_EXIT_CODE, BLOCKED_MARKER } from '../support/loopback-only.guard.js';
+import { BLOCKED_EXIT_CODE, BLOCKED_MARKER } from '../support/loopback-only.constants.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
 
 const APP = 'test/support/workload-identity-app.ts';

@@ -4,9 +4,9 @@
 // single byte leaves, with a distinct exit code.
 import dns from 'node:dns';
 import net from 'node:net';
+import { BLOCKED_EXIT_CODE, BLOCKED_MARKER } from './loopback-only.constants.js';
 
-export const BLOCKED_EXIT_CODE = 86;
-export const BLOCKED_MARKER = 'LOOPBACK-GUARD blocked';
+export { BLOCKED_EXIT_CODE, BLOCKED_MARKER };
 const ALLOWED_HOST = '127.0.0.1';
 
 function block(what: string): never {

