@@ -11,7 +11,10 @@ const TRANSIENT_SYSTEM_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOU
 const TRANSIENT_SQLSTATES = new Set(['57P03', '57P01', '53300', '53400']);
 
 /** pg's and pg-pool's messages for a socket that closed or timed out during the login. */
-const TRANSIENT_MESSAGES = /^(Connection terminated|timeout exceeded when trying to connect|timeout expired)/;
+// Not pg-pool's "timeout exceeded when trying to connect": that is a caller that waited its
+// connectionTimeoutMillis in the queue of a busy pool (or for the secret), which says nothing about
+// the server; a login cut by the timeout reads "Connection terminated due to connection timeout".
+const TRANSIENT_MESSAGES = /^(Connection terminated|timeout expired)/;
 
 /**
  * Whether a failed login may succeed if tried again soon: the server was unreachable, restarting
