@@ -23,8 +23,8 @@ export class EntraPgModule {
   static forRoot(options: EntraPgModuleOptions & EntraPgRegistrationOptions): DynamicModule {
     // Anything but an object is reported by resolveOptions at bootstrap, like any other bad option.
     const isObject = options !== null && typeof options === 'object' && !Array.isArray(options);
-    const { name, isGlobal, ...connectionOptions } = isObject ? options : ({} as EntraPgRegistrationOptions);
-    return this.build({ name, isGlobal }, [], [
+    const { name, isGlobal, secretFrom, ...connectionOptions } = isObject ? options : ({} as EntraPgRegistrationOptions);
+    return this.build({ name, isGlobal, secretFrom }, [], [
       {
         provide: getEntraPgOptionsToken(name),
         useFactory: () => resolveOptions(isObject ? connectionOptions : options, name ?? DEFAULT_CONNECTION_NAME),
@@ -51,7 +51,7 @@ export class EntraPgModule {
       imports,
       providers: [
         ...optionsProviders,
-        ...connectionProviders(name, tokens, (modules, token) => assertUniqueConnectionName(modules, EntraPgModule, token, name)),
+        ...connectionProviders(name, tokens, (modules, token) => assertUniqueConnectionName(modules, EntraPgModule, token, name), registration.secretFrom),
         // Several registrations may share identical metadata; a unique value keeps Nest from merging them.
         { provide: `EntraPgModuleId:${name}`, useValue: randomUUID() },
         ...health,

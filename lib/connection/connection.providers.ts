@@ -37,7 +37,13 @@ type Tokens = ReturnType<typeof connectionTokens>;
  * the TokenCredential (Entra), the secret source (AWS, vault, or the credential wrapped), the
  * connection (booted, with metrics), and PG_POOL and the password function read off it.
  */
-export function connectionProviders(name: string, tokens: Tokens, assertUnique: (modules: ModulesContainer, token: Tokens['connection']) => void): Provider[] {
+export function connectionProviders(
+  name: string,
+  tokens: Tokens,
+  assertUnique: (modules: ModulesContainer, token: Tokens['connection']) => void,
+  secretFrom?: string,
+): Provider[] {
+  if (secretFrom !== undefined) return sharedSecretProviders(name, tokens, assertUnique, secretFrom);
   return [
     {
       provide: tokens.credential,
@@ -60,6 +66,47 @@ export function connectionProviders(name: string, tokens: Tokens, assertUnique: 
         return openConnection(name, options, source);
       },
     },
+    ...readOffConnection(tokens),
+  ];
+}
+
+/**
+ * A connection that uses another connection's secret (`secretFrom`): no credential or source of its
+ * own; its refresher is the other connection's, so one token refresh feeds both pools.
+ */
+function sharedSecretProviders(
+  name: string,
+  tokens: Tokens,
+  assertUnique: (modules: ModulesContainer, token: Tokens['connection']) => void,
+  secretFrom: string,
+): Provider[] {
+  const owner = connectionTokens(secretFrom);
+  return [
+    { provide: tokens.credential, useValue: null },
+    { provide: tokens.source, inject: [owner.source], useFactory: (source: PgSecretSource) => source },
+    {
+      provide: tokens.connection,
+      inject: [tokens.options, owner.connection, ModulesContainer],
+      useFactory: async (options: ResolvedEntraPgOptions, from: EntraPgConnection, modules: ModulesContainer) => {
+        assertUnique(modules, tokens.connection);
+        const fail = (message: string) => new EntraPgConfigError(`EntraPgModule "${name}": ${message}`, name);
+        if (secretFrom === name) throw fail('secretFrom names this connection itself; name the connection whose secret it shares.');
+        if (options.source !== undefined || options.credential !== undefined) {
+          throw fail(`secretFrom: '${secretFrom}' shares that connection's secret: give no credential, source or password here.`);
+        }
+        if (options.pool.user !== undefined && options.pool.user !== from.config.user) {
+          throw fail(`secretFrom: '${secretFrom}' logs in as that connection's user; remove \`user\` or make it "${from.config.user ?? '(from the token)'}".`);
+        }
+        return openConnection(name, options, from.source, from);
+      },
+    },
+    ...readOffConnection(tokens),
+  ];
+}
+
+/** PG_POOL and the password function, read off the connection. */
+function readOffConnection(tokens: Tokens): Provider[] {
+  return [
     { provide: tokens.pool, inject: [tokens.connection], useFactory: (connection: EntraPgConnection) => connection.pool },
     { provide: tokens.password, inject: [tokens.connection], useFactory: (connection: EntraPgConnection) => connection.password },
   ];
@@ -76,9 +123,9 @@ function secretSource(name: string, options: ResolvedEntraPgOptions, credential:
   return new EntraTokenSource(credential, { scope: options.scope, user: options.pool.user, logger: new Logger(`EntraPg:${name}`) });
 }
 
-async function openConnection(name: string, options: ResolvedEntraPgOptions, source: PgSecretSource): Promise<EntraPgConnection> {
+async function openConnection(name: string, options: ResolvedEntraPgOptions, source: PgSecretSource, secretFrom?: EntraPgConnection): Promise<EntraPgConnection> {
   // The source may have been overridden: its needs (TLS, polling) are checked on the one in use.
-  const connection = new EntraPgConnection(name, withSource(options, source), source);
+  const connection = new EntraPgConnection(name, withSource(options, source), source, secretFrom);
   if (options.metrics) connection.metrics = await startMetrics(connection);
   if (!options.lazyConnect) {
     try {

@@ -38,12 +38,16 @@ export class EntraPgConnection implements OnApplicationShutdown {
     private readonly options: ResolvedEntraPgOptions,
     /** The `source` option, or the Entra source on ENTRA_CREDENTIAL (PG_SECRET_SOURCE). */
     readonly source: PgSecretSource,
+    /** The connection whose refresher this one shares (`secretFrom`): one token refresh for both. */
+    secretFrom?: EntraPgConnection,
   ) {
     this.logger = new Logger(`EntraPg:${name}`);
     this.config = options.pool;
     // Once per connection: the options are resolved once, at bootstrap.
     if (options.insecureTransport) this.logger.warn(`Insecure transport: ${options.insecureTransport}`);
-    this.refresher = new CredentialRefresher(readSecrets(this.source, this.config.user, name), options.refresh, name, this.logger);
+    this.refresher = secretFrom
+      ? secretFrom.refresher.share()
+      : new CredentialRefresher(readSecrets(this.source, this.config.user, name), options.refresh, name, this.logger);
     this.pool = new EntraPgPool({
       config: this.config,
       refresher: this.refresher,
@@ -62,8 +66,9 @@ export class EntraPgConnection implements OnApplicationShutdown {
     const target = `${this.config.host}:${this.config.port}/${this.config.database}`;
     for (let attempt = 1; ; attempt += 1) {
       try {
-        // Start-up's own retries are its backoff: each attempt asks the source again.
-        await this.refresher.fetchNow();
+        // Start-up's own retries are its backoff: each attempt asks the source again (a shared
+        // secret already fetched by its owner is used as it is: one token request for both).
+        if (attempt > 1 || !this.refresher.peek()) await this.refresher.fetchNow();
         await this.pool.query('SELECT 1');
         const user = this.refresher.snapshot().user ?? this.config.user;
         this.logger.log(`Connected to ${target} as "${user}"`);

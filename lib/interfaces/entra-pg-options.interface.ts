@@ -174,6 +174,12 @@ export interface EntraPgRegistrationOptions {
   name?: string;
   /** Make the pool injectable in every module, as @nestjs/typeorm does. Default true. */
   isGlobal?: boolean;
+  /**
+   * The name of another connection whose secret this one uses: one token refresh feeds both (a
+   * writer and its read pool on the replicas, say). This connection then takes no `credential`,
+   * `source` or `password` of its own, and logs in as the same user.
+   */
+  secretFrom?: string;
 }
 
 export interface EntraPgOptionsFactory {

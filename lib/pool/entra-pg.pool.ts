@@ -46,6 +46,9 @@ export class EntraPgPool extends pg.Pool {
     this.checkouts = new PoolCheckout(this, deps, this.generations, waiters);
     this.closer = new PoolShutdown(this, deps, this.generations, waiters, changes);
     deps.refresher.onSecret((secret) => this.generations.adopt(secret));
+    // A refresher shared with another connection (secretFrom) may hold its secret already.
+    const current = deps.refresher.peek();
+    if (current) this.generations.adopt(current);
   }
 
   /** Times the pool moved to a new generation (identity change or `rotate()`). */

@@ -61,6 +61,8 @@ export class CredentialRefresher {
   private lastForcedAt = Number.NEGATIVE_INFINITY;
   private requests = 0;
   private isStopped = false;
+  /** Connections using this refresher (secretFrom shares one); stop() ends it when the last one stops. */
+  private users = 1;
   private readonly listeners: Array<(secret: FetchedSecret) => void> = [];
   private readonly attemptListeners: Array<(durationMs: number, error: unknown) => void> = [];
 
@@ -155,7 +157,15 @@ export class CredentialRefresher {
   }
 
   /** Stops the timer and answers every caller waiting on a fetch with an EntraPgShutdownError. */
+  /** Another connection uses this refresher too (`secretFrom`): it stops when both have stopped it. */
+  share(): this {
+    this.users += 1;
+    return this;
+  }
+
   stop(): void {
+    this.users -= 1;
+    if (this.users > 0) return;
     this.isStopped = true;
     this.clearTimer();
     this.flight?.finish({ error: this.shutdownError() });
