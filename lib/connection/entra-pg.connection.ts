@@ -6,7 +6,7 @@ import { EntraPgError, describeCause } from '../entra-pg.errors.js';
 import type { MetricsHandle } from '../metrics/start-metrics.js';
 import type { ResolvedEntraPgOptions } from '../options/resolved-options.interface.js';
 import { EntraPgPool } from '../pool/entra-pg.pool.js';
-import type { ResolvedPoolConfig } from '../pool/pool-config.js';
+import type { ResolvedPoolConfig } from '../pool/pool-types.js';
 import { CredentialRefresher, type CredentialSnapshot } from '../refresh/credential-refresher.js';
 import { type EntraPgPassword, createPasswordProvider } from '../refresh/password-provider.js';
 import { readSecrets } from '../refresh/read-secrets.js';

@@ -1,4 +1,4 @@
-import type { ResolvedPoolConfig } from '../pool/pool-config.js';
+import type { ResolvedPoolConfig } from '../pool/pool-types.js';
 import { type LoginFailure, explainLoginFailure } from './login-causes.js';
 import { tokenFacts } from './token-facts.js';
 

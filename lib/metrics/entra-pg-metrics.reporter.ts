@@ -1,7 +1,6 @@
 import type { Attributes, BatchObservableCallback, Counter, Histogram, Meter, Observable } from '@opentelemetry/api';
 import { EntraPgCredentialError } from '../entra-pg.errors.js';
-import type { EntraPgPoolProbe } from '../pool/pool-probe.interface.js';
-import type { AcquireCallback } from '../pool/waiter-list.js';
+import type { AcquireCallback, EntraPgPoolProbe } from '../pool/pool-types.js';
 import type { MetricsSubject } from './metrics-subject.interface.js';
 import { DURATION_BUCKETS_S, ERROR_TYPE_ATTRIBUTE, INSTRUMENTS, type InstrumentSpec, POOL_NAME_ATTRIBUTE } from './metric-names.js';
 

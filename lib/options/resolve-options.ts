@@ -1,8 +1,7 @@
 import { EntraPgConfigError } from '../entra-pg.errors.js';
 import type { EntraPgModuleOptions, EntraPgReservedPgOption } from '../interfaces/entra-pg-options.interface.js';
 import { decideTls, isLocalHost } from './tls-policy.js';
-import { type HostEntry, parseHostList } from '../pool/host-list.js';
-import { TARGET_SESSION_ATTRS, type TargetSessionAttrs } from '../pool/target-session.js';
+import { type HostEntry, parseHostList, TARGET_SESSION_ATTRS, type TargetSessionAttrs } from '../pool/server-selection.js';
 import { type ConnectionStringParts, parseConnectionString } from './connection-string.js';
 import { type NumberRule, OptionReader } from './option-reader.js';
 import { MAX_TIMER_MS, type RefreshSettings } from '../refresh/refresh-schedule.js';

@@ -1,6 +1,6 @@
 import type { EntraPgConsumerEnd } from '../interfaces/entra-pg-options.interface.js';
 import type { EntraTokenCredential } from '../interfaces/token-credential.interface.js';
-import type { ResolvedPoolConfig } from '../pool/pool-config.js';
+import type { ResolvedPoolConfig } from '../pool/pool-types.js';
 import type { RefreshSettings } from '../refresh/refresh-schedule.js';
 import type { PgSecretSource } from '../sources/pg-secret-source.interface.js';
 

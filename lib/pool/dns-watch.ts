@@ -1,6 +1,9 @@
 import type { Logger } from '@nestjs/common';
-import { isIP, type LookupFunction } from 'node:net';
+import { isIP, type LookupFunction, Socket, type SocketConstructorOpts } from 'node:net';
 import { describeCause } from '../entra-pg.errors.js';
+
+// Following a host name that moves: the socket factory that resolves with `lookup`, and the re-check
+// that retires a generation whose server address left the answers.
 
 /** How long one re-resolution may take before it counts as no answer. */
 const LOOKUP_TIMEOUT_MS = 5_000;
@@ -123,4 +126,30 @@ export function resolveAll(lookup: LookupFunction, host: string): Promise<string
       reject(error as Error);
     }
   });
+}
+
+/**
+ * A socket that resolves the server's host name with the given `lookup` rather than the OS
+ * resolver. pg calls `connect(port, host)` (or `connect(path)` for a Unix socket); TLS is layered
+ * on top by pg afterwards and still checks the configured host name, not the address.
+ */
+class LookupSocket extends Socket {
+  constructor(
+    private readonly lookupWith: LookupFunction,
+    options?: SocketConstructorOpts,
+  ) {
+    super(options);
+  }
+
+  // net.Socket's connect() has many overloads; pg uses only these two.
+  override connect(...args: unknown[]): this {
+    const [port, host, listener] = args as [number | string, string | undefined, (() => void) | undefined];
+    if (typeof port === 'string' && host === undefined) return super.connect(port, listener);
+    return super.connect({ port: Number(port), host: host ?? 'localhost', lookup: this.lookupWith }, listener);
+  }
+}
+
+/** pg's `stream` option: a factory of sockets that resolve with `lookup`. */
+export function socketFactory(lookup: LookupFunction): () => Socket {
+  return () => new LookupSocket(lookup);
 }

@@ -1,20 +1,13 @@
 import pg from 'pg';
 import { printAs } from '../common/print-as.js';
-import type { EntraPgPoolDependencies } from './entra-pg-pool-dependencies.interface.js';
-import { PoolChanges } from './pool-changes.js';
-import { PoolCheckout } from './pool-checkout.js';
-import { toPgPoolConfig } from './pool-config.js';
-import { PoolGenerations } from './pool-generations.js';
-import type { EntraPgPoolProbe } from './pool-probe.interface.js';
-import { type QueryCallback, runQuery } from './pool-query.js';
+import { type EntraPgPoolDependencies, type EntraPgPoolProbe, PoolChanges, shutdownError } from './pool-types.js';
+import { PoolCheckout, WaiterList } from './pool-checkout.js';
+import { PoolGenerations, toPgPoolConfig } from './pool-generations.js';
+import { type QueryCallback, runQuery, submitQuery, withCallerStack } from './pool-query.js';
 import { PoolShutdown } from './pool-shutdown.js';
-import { shutdownError } from './shutdown-error.js';
-import { submitQuery } from './submittable.js';
-import { WaiterList } from './waiter-list.js';
-import { withCallerStack } from './caller-stack.js';
 import { assertPgInternals } from './pg-internals.js';
 
-export type { EntraPgPoolDependencies } from './entra-pg-pool-dependencies.interface.js';
+export type { EntraPgPoolDependencies } from './pool-types.js';
 
 type ConnectCallback = (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void;
 

@@ -31,3 +31,6 @@ export function isConnectionGone(error: unknown): boolean {
   if (typeof severity === 'string' && CONNECTION_GONE.has(severity)) return true;
   return typeof code === 'string' && (SESSION_ENDED.has(code) || code.startsWith('08'));
 }
+
+/** read_only_sql_transaction: a write reached a server that takes none now (pool-query.ts, pool-generations.ts). */
+export const READ_ONLY_SQL_TRANSACTION = '25006';

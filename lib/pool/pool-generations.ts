@@ -1,22 +1,19 @@
 import { lookup as dnsLookup } from 'node:dns';
 import pg from 'pg';
-import type { FetchedSecret } from '../refresh/fetched-secret.js';
 import { describeCause } from '../entra-pg.errors.js';
+import { READ_ONLY_SQL_TRANSACTION } from './login-errors.js';
+import { ENTRA_PG_DEFAULTS } from '../options/entra-pg.defaults.js';
+import type { FetchedSecret } from '../refresh/fetched-secret.js';
 import { loginGateOf } from './connect-retry.js';
-import { DnsWatch } from './dns-watch.js';
-import { HostSelector } from './target-session.js';
-import { remoteAddressOf } from './pg-internals.js';
-import { computePoolLimits } from './computed-pool-options.js';
-import type { EntraPgPoolDependencies } from './entra-pg-pool-dependencies.interface.js';
-import type { PoolChanges } from './pool-changes.js';
-import { toPgPoolConfig } from './pool-config.js';
-import { type Generation, RetiredGenerationError } from './pool-generation.js';
-import type { EntraPgPoolHost } from './pool-host.interface.js';
-import { doNotReuse, pulseQueue, settledTransactionStatus } from './pg-internals.js';
+import { DnsWatch, socketFactory } from './dns-watch.js';
+import { remoteAddressOf, doNotReuse, pulseQueue, settledTransactionStatus } from './pg-internals.js';
+import { type EntraPgPoolDependencies, type EntraPgPoolHost, type Generation, type PoolChanges, type ResolvedPoolConfig, RetiredGenerationError } from './pool-types.js';
+import { HostSelector } from './server-selection.js';
 import { wasWritableAtLogin, withTrackedClients } from './tracked-client.js';
 
-/** read_only_sql_transaction: a write reached a server that takes none. */
-const READ_ONLY_SQL_TRANSACTION = '25006';
+// One pg.Pool per identity (a generation), its config and computed limits, its events, its
+// retirement on a rotation, a server change or a DNS move, and the idle-set rule (keepOnlyIfIdle).
+
 
 /**
  * Least time between two generations retired because the server changed role. A session can make
@@ -294,4 +291,75 @@ export class PoolGenerations {
     for (const generation of this.draining) all.push(...generation.sockets);
     return all;
   }
+}
+
+
+/** The pg.Pool config of one generation of the pool (one user); the password comes from `password`. */
+export function toPgPoolConfig(
+  config: ResolvedPoolConfig,
+  user: string | undefined,
+  password: () => string | Promise<string>,
+): pg.PoolConfig {
+  return {
+    ...config.pg,
+    host: config.host,
+    port: config.port,
+    database: config.database,
+    user,
+    // pg >= 8.19 calls this with the connection parameters; it must ignore them.
+    password: () => password(),
+    ssl: config.ssl,
+    max: config.max,
+    min: config.min,
+    idleTimeoutMillis: config.idleTimeoutMillis,
+    connectionTimeoutMillis: config.connectionTimeoutMillis,
+    // Shown in pool.options as given; each generation computes its own per connection (jittered).
+    maxLifetimeSeconds: config.maxLifetimeSeconds,
+    application_name: config.applicationName,
+    keepAlive: config.pg.keepAlive ?? ENTRA_PG_DEFAULTS.keepAlive,
+    keepAliveInitialDelayMillis: config.pg.keepAliveInitialDelayMillis ?? ENTRA_PG_DEFAULTS.keepAliveInitialDelayMillis,
+    // Only with a `lookup` of the app's own: pg's default socket already resolves with dns.lookup.
+    stream: config.lookup ? socketFactory(config.lookup) : undefined,
+  };
+}
+
+/** The two pg-pool options this library computes each time pg-pool reads them. */
+export interface ComputedLimits {
+  /** How many connections the generation may have now. */
+  max(): number;
+  /** The lifetime of a connection being opened now. */
+  maxLifetimeSeconds(): number;
+}
+
+const LIMITS = Symbol('nestjs-entra-pg computed limits');
+
+/**
+ * pg-pool's options with `max` and `maxLifetimeSeconds` as getters on a prototype. pg-pool reads
+ * its options on every checkout and release: redefining a property of its own options object as
+ * an accessor (Object.defineProperty) turned that object into a dictionary, so every one of those
+ * reads became a hash lookup, several per query.
+ */
+class ComputedPoolOptions {
+  declare [LIMITS]: ComputedLimits;
+
+  constructor(options: pg.PoolOptions, limits: ComputedLimits) {
+    const source = options as unknown as Record<PropertyKey, unknown>;
+    const target = this as unknown as Record<PropertyKey, unknown>;
+    // Symbol keys too: the generation's client tracking travels in them (tracked-client.ts).
+    for (const key of Reflect.ownKeys(source)) if (key !== 'max' && key !== 'maxLifetimeSeconds') target[key] = source[key];
+    this[LIMITS] = limits;
+  }
+
+  get max(): number {
+    return this[LIMITS].max();
+  }
+
+  get maxLifetimeSeconds(): number {
+    return this[LIMITS].maxLifetimeSeconds();
+  }
+}
+
+/** Replaces `pool.options` (after pg-pool has filled in its defaults) with one whose limits are computed. */
+export function computePoolLimits(pool: pg.Pool, limits: ComputedLimits): void {
+  pool.options = new ComputedPoolOptions(pool.options, limits) as unknown as pg.PoolOptions;
 }

@@ -1,11 +1,10 @@
 import { loginGateOf } from './connect-retry.js';
-import type { EntraPgPoolDependencies } from './entra-pg-pool-dependencies.interface.js';
-import type { PoolChanges } from './pool-changes.js';
-import type { PoolGenerations } from './pool-generations.js';
-import type { EntraPgPoolHost } from './pool-host.interface.js';
-import { shutdownError } from './shutdown-error.js';
 import { destroySocket, isClosing, isLoggedIn } from './pg-internals.js';
-import type { WaiterList } from './waiter-list.js';
+import type { PoolGenerations } from './pool-generations.js';
+import { type EntraPgPoolDependencies, type EntraPgPoolHost, type PoolChanges, shutdownError } from './pool-types.js';
+import type { WaiterList } from './pool-checkout.js';
+
+// Closing the pool once, every caller answered and every socket closed within bounds.
 
 /** After the drain timeout, how long closed sockets get to report closing before we stop waiting. */
 const SOCKET_CLOSE_GRACE_MS = 5_000;
@@ -73,3 +72,5 @@ export class PoolShutdown {
     this.deps.logger.log('Pool closed');
   }
 }
+
+

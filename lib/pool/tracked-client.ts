@@ -2,9 +2,8 @@ import pg from 'pg';
 import type { CredentialRefresher } from '../refresh/credential-refresher.js';
 import { destroySocket, doNotReuse, isSocketDestroyed, watchConnection } from './pg-internals.js';
 import { type LoginGate, reportingTo } from './connect-retry.js';
-import { type HostSelector, loginOnTarget } from './target-session.js';
-import { type Generation, RetiredGenerationError } from './pool-generation.js';
-import type { EntraPgPoolHost } from './pool-host.interface.js';
+import { type HostSelector, loginOnTarget } from './server-selection.js';
+import { type EntraPgPoolHost, type Generation, RetiredGenerationError } from './pool-types.js';
 
 /** What a generation's clients need to know of it: passed through pg-pool's options to each client. */
 export interface ClientTracking {

@@ -1,6 +1,5 @@
 import type { EntraPgModuleOptions } from '../../lib/interfaces/entra-pg-options.interface.js';
-import type { Diagnosis, DiagnosisCheck } from '../../lib/diagnostics/index.js';
-import { diagnose } from '../../lib/diagnostics/index.js';
+import { diagnose, type Diagnosis, type DiagnosisCheck } from '../../lib/diagnostics/index.js';
 import { EntraPgLoginRefusedError } from '../../lib/entra-pg.errors.js';
 import { resolveOptions } from '../../lib/options/resolve-options.js';
 import { type EntraIdentityKind, LOCAL_TENANT_ID, LocalEntraLogin, type LocalTokenAuthority, entraIdentityClaims } from '../../lib/testing/index.js';

@@ -4,7 +4,7 @@ import { bootPool, sleep } from '../support/harness.js';
 import type { TestPostgres } from '../support/postgres.js';
 import { TestResolver, createRoleEverywhere, startFleet } from '../support/postgres-fleet.js';
 import { steadyLoad } from '../support/steady-load.js';
-import { socketFactory } from '../../lib/pool/socket-factory.js';
+import { socketFactory } from '../../lib/pool/dns-watch.js';
 
 /**
  * A switchover where the old primary stays up, read-only: `db.test` moves from A (127.0.0.2) to B

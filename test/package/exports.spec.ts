@@ -84,7 +84,7 @@ describe('the packed package, as an app imports it', () => {
     // PgSecret and PgSecretSource). The AWS sources are on their own subpath.
     mainExports: [
       'CallbackSource', 'ENTRA_CREDENTIAL', 'EntraPgConfigError', 'EntraPgCredentialError', 'EntraPgError', 'EntraPgHealthIndicator',
-      'EntraPgLoginRefusedError', 'EntraPgModule', 'EntraPgPool', 'EntraPgShutdownError', 'EntraTokenSource', 'InjectPgPassword',
+      'EntraPgLoginRefusedError', 'EntraPgModule', 'EntraPgPool', 'EntraPgShutdownError', 'EntraPgUnreachableError', 'EntraTokenSource', 'InjectPgPassword',
       'InjectPgPool', 'PG_PASSWORD', 'PG_POOL', 'PG_SECRET_SOURCE', 'SecretSourceError', 'StaticPasswordSource', 'asPgDriver',
       'connectionUrl', 'diagnoseEntraPg', 'formatDiagnosis', 'getEntraCredentialToken', 'getEntraPgConnectionToken', 'getPgPasswordToken', 'getPgPoolToken', 'getPgSecretSourceToken',
     ],
@@ -136,8 +136,7 @@ ${body}
 
   const typeUse = (importType: string) => `
 ${importType}
-import { EntraPgModule, InjectPgPool, type EntraPgModuleOptions, getPgPoolToken, asPgDriver } from 'nestjs-entra-pg';
-import type { EntraPgConnection, EntraPgHealthIndicator } from 'nestjs-entra-pg';
+import { asPgDriver, type EntraPgConnection, type EntraPgHealthIndicator, EntraPgModule, type EntraPgModuleOptions, getPgPoolToken, InjectPgPool } from 'nestjs-entra-pg';
 import { LocalTokenAuthority, ManagedIdentityEmulator } from 'nestjs-entra-pg/testing';
 import { AwsRdsIamSource, type AwsSecretsManagerSourceOptions } from 'nestjs-entra-pg/aws';
 export const rdsIam: EntraPgModuleOptions = {

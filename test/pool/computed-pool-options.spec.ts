@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { computePoolLimits } from '../../lib/pool/computed-pool-options.js';
+import { computePoolLimits } from '../../lib/pool/pool-generations.js';
 import { hasFastProperties } from '../support/v8-shape.js';
 
 describe('computed pool options', () => {

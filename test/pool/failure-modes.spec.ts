@@ -1,6 +1,5 @@
-import { createServer, type Server, type Socket } from 'node:net';
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import QueryStream from 'pg-query-stream';
-import type { AddressInfo } from 'node:net';
 import { EntraPgCredentialError, EntraPgLoginRefusedError, EntraPgShutdownError } from '../../lib/index.js';
 import type { EntraAccessToken, EntraTokenCredential } from '../../lib/interfaces/token-credential.interface.js';
 import type { EntraPgPool } from '../../lib/pool/entra-pg.pool.js';

@@ -1,5 +1,5 @@
 import { jest } from '@jest/globals';
-import { WaiterList } from '../../lib/pool/waiter-list.js';
+import { WaiterList } from '../../lib/pool/pool-checkout.js';
 
 describe('WaiterList', () => {
   it('answers every waiter, oldest first, even when a callback throws, and re-raises that error on the next tick', () => {

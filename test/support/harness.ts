@@ -3,15 +3,8 @@ import { TerminusModule } from '@nestjs/terminus';
 import type { ModuleMetadata } from '@nestjs/common';
 import pg from 'pg';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
-import {
-  EntraPgHealthIndicator,
-  EntraPgModule,
-  type EntraPgModuleOptions,
-  PG_POOL,
-  getEntraPgConnectionToken,
-} from '../../lib/index.js';
+import { CallbackSource, EntraPgHealthIndicator, EntraPgModule, type EntraPgModuleOptions, getEntraPgConnectionToken, PG_POOL, type PgSecret } from '../../lib/index.js';
 import type { EntraPgConnection } from '../../lib/connection/entra-pg.connection.js';
-import { CallbackSource, type PgSecret } from '../../lib/index.js';
 import { type LocalEntraLogin, LocalTokenAuthority } from '../../lib/testing/index.js';
 import { LogCapture } from './log-capture.js';
 import type { TestPostgres } from './postgres.js';
