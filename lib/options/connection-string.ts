@@ -20,6 +20,13 @@ const URL_SHAPE = /^postgres(?:ql)?:\/\/(?:([^@/?#]*)@)?([^/?#]*)(?:\/([^?#]*))?
  * which may hold a password.
  */
 export function parseConnectionString(url: string, fail: (message: string) => Error): ConnectionStringParts {
+  // A raw password may hold '/', ',' or '@' (base64 secrets do): whatever stands before the last '@'
+  // of the authority-and-path with a ':' in it is a password, refused before anything is parsed
+  // that could echo a piece of it in a message or take it for a host or a database.
+  const afterScheme = url.trim().replace(/^[a-z]+:\/\//i, '');
+  const head = afterScheme.split(/[?#]/, 1)[0]!;
+  const at = head.lastIndexOf('@');
+  if (at !== -1 && head.slice(0, at).includes(':')) throw passwordInUrl(fail);
   const match = URL_SHAPE.exec(url.trim());
   if (!match) throw fail('connectionString must be a postgresql:// or postgres:// URL (host, port, database, user and sslmode; no password).');
   const [, userInfo, hostSpec, path, query] = match;
@@ -33,12 +40,7 @@ export function parseConnectionString(url: string, fail: (message: string) => Er
   const parts: ConnectionStringParts = {};
   if (userInfo !== undefined) {
     const colon = userInfo.indexOf(':');
-    if (colon !== -1) {
-      throw fail(
-        'connectionString carries a password: the secret source supplies it (a token or a rotated secret), so a fixed one ' +
-          'would be wrong as soon as it rotates. Remove it from the URL (user@host, not user:password@host).',
-      );
-    }
+    if (colon !== -1) throw passwordInUrl(fail);
     if (userInfo !== '') parts.user = decode(userInfo, 'user');
   }
   Object.assign(parts, hosts(hostSpec ?? '', fail));
@@ -59,6 +61,13 @@ export function parseConnectionString(url: string, fail: (message: string) => Er
     else if (key === 'port') parts.port = port(value, fail);
   }
   return parts;
+}
+
+function passwordInUrl(fail: (message: string) => Error): Error {
+  return fail(
+    'connectionString carries a password: the secret source supplies it (a token or a rotated secret), so a fixed one ' +
+      'would be wrong as soon as it rotates. Remove it from the URL (user@host, not user:password@host).',
+  );
 }
 
 /** `host`, `host:port`, `[::1]:port`, or a comma-separated list of them (kept as given for the host list). */

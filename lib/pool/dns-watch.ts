@@ -7,6 +7,8 @@ import { describeCause } from '../entra-pg.errors.js';
 
 /** How long one re-resolution may take before it counts as no answer. */
 const LOOKUP_TIMEOUT_MS = 5_000;
+/** How soon an address missing from one answer is looked up again, to confirm it is gone. */
+const CONFIRM_AFTER_MS = 1_000;
 /** Least time between two re-resolutions asked for by connection errors (a burst of errors is one check). */
 const MIN_RECHECK_GAP_MS = 1_000;
 /** Share of the interval taken off at random, so replicas do not all resolve together. */
@@ -37,6 +39,8 @@ export class DnsWatch {
   private resolving = false;
   private lastCheckAt = 0;
   private stopped = false;
+  /** Addresses missing from the last answer, waiting for a second answer to confirm they are gone. */
+  private suspect: Set<string> | undefined;
 
   constructor(private readonly options: DnsWatchOptions) {}
 
@@ -68,9 +72,11 @@ export class DnsWatch {
     clearTimeout(this.timer);
     this.timer = undefined;
     const interval = this.options.intervalMs;
-    if (this.stopped || interval <= 0) return;
-    // At least 1 ms: a computed delay of 0 would turn this into a loop.
-    const delay = Math.max(1, Math.round(interval * (1 - Math.random() * INTERVAL_JITTER)));
+    if (this.stopped || (interval <= 0 && this.suspect === undefined)) return;
+    // A suspected move is confirmed soon after, within the period; at least 1 ms: a computed delay
+    // of 0 would turn this into a loop.
+    const period = this.suspect !== undefined ? Math.min(CONFIRM_AFTER_MS, interval > 0 ? interval / 2 : CONFIRM_AFTER_MS) : interval;
+    const delay = Math.max(1, Math.round(period * (1 - Math.random() * INTERVAL_JITTER)));
     this.timer = setTimeout(() => this.check(), delay);
     this.timer.unref();
   }
@@ -94,11 +100,22 @@ export class DnsWatch {
     );
   }
 
+  /**
+   * An address is gone when two answers in a row leave it out: a name that answers a different
+   * subset of its servers each time (round-robin DNS, a reader endpoint) must not rebuild the pool
+   * at every check, while a real move is confirmed within a second.
+   */
   private compare(answers: string[]): void {
     if (answers.length === 0) return;
     const known = new Set(answers.map(plainAddress));
-    const stale = [...new Set(this.options.connectedAddresses().map(plainAddress))].filter((address) => !known.has(address));
-    if (stale.length === 0) return;
+    const missing = [...new Set(this.options.connectedAddresses().map(plainAddress))].filter((address) => !known.has(address));
+    const suspect = this.suspect;
+    this.suspect = undefined;
+    const stale = suspect ? missing.filter((address) => suspect.has(address)) : [];
+    if (stale.length === 0) {
+      if (missing.length > 0) this.suspect = new Set(missing);
+      return;
+    }
     // One log line for the move: the rotation it starts logs this reason with old and new address.
     this.options.moved(`${this.options.host} moved from ${stale.join(', ')} to ${answers.join(', ')}`);
   }

@@ -48,7 +48,7 @@ export class PoolCheckout {
 
   /** The callers queued on a retired generation's `pool` move to the active generation. */
   requeue(pool: pg.Pool): void {
-    for (const waiter of this.waiters.takeQueuedOn(pool)) this.checkout(waiter.retried, waiter.callback);
+    for (const waiter of this.waiters.takeQueuedOn(pool)) this.checkout(waiter.retried, waiter.callback, waiter.deadline);
   }
 
   /** Waits for the refresher's fetch before a login, bounded by pool.connectionTimeoutMillis. */
@@ -114,7 +114,7 @@ export class PoolCheckout {
     const startedAt = Date.now();
     // Every caller is tracked, even one an idle connection will serve: several callers in the same
     // tick all see that one idle connection, and pg-pool hands it out only on the next tick.
-    const waiter = this.waiters.add(callback, pool, retried, opening);
+    const waiter = this.waiters.add(callback, pool, retried, opening, deadline);
     const timer = deadline > 0 ? this.expireAt(deadline, waiter) : undefined;
     pool.connect((error, client, done) => {
       this.waiters.remove(waiter);
@@ -245,6 +245,8 @@ export interface Waiter {
   retried: boolean;
   /** pg-pool opens a connection for this caller (it found no idle one and had room). */
   opening: boolean;
+  /** When a caller riding through an outage gives up (epoch ms; 0: not riding through); kept across a requeue. */
+  deadline: number;
   prev: Waiter | undefined;
   next: Waiter | undefined;
 }
@@ -256,8 +258,8 @@ export interface Waiter {
 export class WaiterList {
   private head: Waiter | undefined;
 
-  add(callback: AcquireCallback, pool: pg.Pool | undefined, retried: boolean, opening = false): Waiter {
-    const waiter: Waiter = { settled: false, callback, pool, retried, opening, prev: undefined, next: this.head };
+  add(callback: AcquireCallback, pool: pg.Pool | undefined, retried: boolean, opening = false, deadline = 0): Waiter {
+    const waiter: Waiter = { settled: false, callback, pool, retried, opening, deadline, prev: undefined, next: this.head };
     if (this.head) this.head.prev = waiter;
     this.head = waiter;
     return waiter;

@@ -6,14 +6,17 @@ import { ENTRA_PG_DEFAULTS } from '../options/entra-pg.defaults.js';
 import type { FetchedSecret } from '../refresh/fetched-secret.js';
 import { loginGateOf } from './connect-retry.js';
 import { DnsWatch, socketFactory } from './dns-watch.js';
-import { remoteAddressOf, doNotReuse, pulseQueue, settledTransactionStatus } from './pg-internals.js';
+import { destroySocket, doNotReuse, isClosing, pulseQueue, remoteAddressOf, settledTransactionStatus } from './pg-internals.js';
 import { type EntraPgPoolDependencies, type EntraPgPoolHost, type Generation, type PoolChanges, type ResolvedPoolConfig, RetiredGenerationError } from './pool-types.js';
 import { HostSelector } from './server-selection.js';
-import { wasWritableAtLogin, withTrackedClients } from './tracked-client.js';
+import { mustCloseOnRelease, serverTurnedReadOnly, withTrackedClients } from './tracked-client.js';
 
 // One pg.Pool per identity (a generation), its config and computed limits, its events, its
 // retirement on a rotation, a server change or a DNS move, and the idle-set rule (keepOnlyIfIdle).
 
+
+/** How long a connection closed by a retiring generation may take to say goodbye before it is cut. */
+const GOODBYE_GRACE_MS = 2_000;
 
 /**
  * Least time between two generations retired because the server changed role. A session can make
@@ -184,8 +187,8 @@ export class PoolGenerations {
       this.checkedOut -= 1;
       // pg-pool decides right after this event whether the client goes back to the idle set.
       if (!error) this.keepOnlyIfIdle(client);
-      else if ((error as { code?: unknown }).code === READ_ONLY_SQL_TRANSACTION && wasWritableAtLogin(client)) {
-        this.serverChanged(generation, 'a write failed with 25006 (read-only transaction) on a server that took writes at login');
+      else if ((error as { code?: unknown }).code === READ_ONLY_SQL_TRANSACTION && serverTurnedReadOnly(client)) {
+        this.serverChanged(generation, 'a write failed with 25006 (read-only transaction) on a server that took writes at login and now reports itself read-only');
       }
       host.emit('release', error, client);
       this.changes.changed();
@@ -210,9 +213,9 @@ export class PoolGenerations {
    */
   private keepOnlyIfIdle(client: pg.PoolClient): void {
     const status = settledTransactionStatus(client);
-    if (status === 'I') return;
+    if (status === 'I' && !mustCloseOnRelease(client)) return;
     doNotReuse(client);
-    if (status !== undefined && !this.openTransactionLogged) {
+    if (status !== undefined && status !== 'I' && !this.openTransactionLogged) {
       this.openTransactionLogged = true;
       this.deps.logger.warn(
         `A client was released inside ${status === 'E' ? 'a failed' : 'an open'} transaction; its connection was closed ` +
@@ -256,6 +259,13 @@ export class PoolGenerations {
       this.forgetIfDrained(generation);
     };
     generation.pool.end().then(ended, ended);
+    // pg-pool's end() says goodbye to the idle connections; a server that is frozen or gone never
+    // answers, and those sockets would hold the active generation's share of pool.max until TCP
+    // gives up (minutes). After a grace period they are cut; checked-out clients are not touched.
+    const cut = setTimeout(() => {
+      for (const client of generation.sockets) if (isClosing(client)) destroySocket(client);
+    }, GOODBYE_GRACE_MS);
+    cut.unref();
   }
 
   private socketClosed(generation: Generation): void {

@@ -9,6 +9,18 @@ import type { PoolCheckout } from './pool-checkout.js';
 export type QueryCallback = (err: Error | undefined, result?: pg.QueryResult) => void;
 
 
+/** How long an SQL error waits for its ReadyForQuery before the connection is given up on. */
+const READY_WAIT_MS = 5_000;
+
+function afterReadyOrTimeout(client: pg.PoolClient, ready: () => void, stalled: () => void): void {
+  const timer = setTimeout(stalled, READY_WAIT_MS);
+  timer.unref();
+  afterReadyForQuery(client, () => {
+    clearTimeout(timer);
+    ready();
+  });
+}
+
 /**
  * pool.query with text or a config: runs it on a checked-out client and releases the client
  * however the query ends. After an SQL error the connection is kept only when the server then says
@@ -43,17 +55,20 @@ export function runQuery(checkout: PoolCheckout, text: string | pg.QueryConfig, 
         if (!error) {
           // The release decides from the transaction status (`pool.query('BEGIN')` leaves one open).
           if (release(error)) callback(undefined, result);
-        } else if (error instanceof pg.DatabaseError && !isConnectionGone(error) && error.code !== READ_ONLY_SQL_TRANSACTION) {
+        } else if (error instanceof pg.DatabaseError && !isConnectionGone(error)) {
           // An SQL error reaches us before the server's ReadyForQuery, whose transaction status says
-          // whether the connection can serve again; the release waits for it (a socket that dies
-          // first ends in onError). pg-pool drops the connection after any query error instead.
-          if (!awaitingReadyForQuery(client)) {
-            if (release(undefined)) callback(error);
-          } else {
-            afterReadyForQuery(client, () => {
-              if (release(undefined)) callback(error);
-            });
-          }
+          // whether the connection can serve again, and before any ParameterStatus saying the
+          // server turned read-only; the release waits for it (a socket that dies first ends in
+          // onError; a server that stalls, at READY_WAIT_MS). A 25006 always closes the connection.
+          // pg-pool drops the connection after any query error instead.
+          const keep = error.code !== READ_ONLY_SQL_TRANSACTION;
+          const settle = () => {
+            if (release(keep ? undefined : error)) callback(error);
+          };
+          if (!awaitingReadyForQuery(client)) settle();
+          else afterReadyOrTimeout(client, settle, () => {
+            if (release(error)) callback(error);
+          });
         } else if (release(error)) {
           callback(error);
         }

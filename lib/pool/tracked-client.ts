@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { CredentialRefresher } from '../refresh/credential-refresher.js';
-import { destroySocket, doNotReuse, isSocketDestroyed, watchConnection } from './pg-internals.js';
+import { destroySocket, isSocketDestroyed, watchConnection } from './pg-internals.js';
 import { type LoginGate, reportingTo } from './connect-retry.js';
 import { type HostSelector, loginOnTarget } from './server-selection.js';
 import { type EntraPgPoolHost, type Generation, RetiredGenerationError } from './pool-types.js';
@@ -41,6 +41,8 @@ class TrackedClient extends pg.Client {
   private readonly readOnlySettings = new Set<string>();
   /** Whether the server reports them at all (PostgreSQL 14 and later; PgBouncer passes them on only if told to). */
   private reportsReadOnly = false;
+  /** Heard its server turn read-only after a writable login: not put back in the idle set. */
+  closeOnRelease = false;
   /** Whether the server took writes when this connection logged in (undefined: not logged in yet, or not reported). */
   writableAtLogin: boolean | undefined = undefined;
 
@@ -71,9 +73,9 @@ class TrackedClient extends pg.Client {
     if (value === 'on') this.readOnlySettings.add(name);
     else this.readOnlySettings.delete(name);
     if (this.writableAtLogin === true && !wasReadOnly && this.readOnlySettings.size > 0) {
-      // It is checked out now (a server reports changes before a ReadyForQuery): closed on release,
-      // so the next login resolves the host name again.
-      doNotReuse(this);
+      // It is checked out now (a server reports changes before a ReadyForQuery) and stays usable for
+      // the rest of its caller's work; it closes on release, so the next login resolves the host again.
+      this.closeOnRelease = true;
       this.tracking.onServerReadOnly(this.tracking.generation, `the server turned read-only (${name} is on)`);
     }
   }
@@ -123,9 +125,18 @@ class TrackedClient extends pg.Client {
   }
 }
 
-/** Whether the server of this pool client took writes when it logged in (a 25006 on it means the server changed role). */
-export function wasWritableAtLogin(client: pg.Client): boolean {
-  return client instanceof TrackedClient && client.writableAtLogin === true;
+/**
+ * Whether this client's server took writes at login and has since reported itself read-only
+ * (default_transaction_read_only or in_hot_standby on, PostgreSQL 14+): with a 25006, the server
+ * changed role. A transaction the app made READ ONLY reports neither, and proves nothing.
+ */
+export function serverTurnedReadOnly(client: pg.Client): boolean {
+  return client instanceof TrackedClient && client.writableAtLogin === true && client.closeOnRelease;
+}
+
+/** Whether the client must not go back to the idle set whatever its transaction status (see closeOnRelease). */
+export function mustCloseOnRelease(client: pg.Client): boolean {
+  return client instanceof TrackedClient && client.closeOnRelease;
 }
 
 /** A generation's pg.Pool config with its clients tracked. */

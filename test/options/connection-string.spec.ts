@@ -66,6 +66,16 @@ describe('connectionString: a DATABASE_URL without a password', () => {
     }
   });
 
+  it.each([
+    ['a comma and a slash', 'postgresql://app:Hunter2,zz/9@db.example.com/app', 'Hunter2'],
+    ['digits then a slash', 'postgresql://app:4711/Secret@db.example.com/app', 'Secret'],
+    ['an @ in it', 'postgresql://app:p@ss@db.example.com/app', 'ss@db'],
+  ])('refuses a raw password holding %s, echoing no piece of it', (_what, url, fragment) => {
+    const message = messageOf(() => resolve({ connectionString: url }));
+    expect(message).toMatch(/connectionString carries a password/);
+    expect(message).not.toContain(fragment);
+  });
+
   it('refuses what is not a postgres URL, and a bad port, without echoing the URL', () => {
     expect(messageOf(() => resolve({ connectionString: 'mysql://u@h/db' }))).toMatch(/must be a postgresql:\/\/ or postgres:\/\/ URL/);
     expect(messageOf(() => resolve({ connectionString: 'postgres://u@h:99999/db' }))).toMatch(/port that is not a number from 1 to 65535/);
