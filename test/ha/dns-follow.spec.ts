@@ -1,24 +1,13 @@
 import { LogCapture } from '../support/log-capture.js';
 import { bootPool, sleep, waitFor } from '../support/harness.js';
 import type { EntraPgModuleOptions } from '../../lib/index.js';
-import type { TestPostgres } from '../support/postgres.js';
-import { TestResolver, createRoleEverywhere, startFleet } from '../support/postgres-fleet.js';
+import { TestResolver, useFleet } from '../support/postgres-fleet.js';
 import { steadyLoad } from '../support/steady-load.js';
 
 describe('high availability: following a host name that moves', () => {
-  let servers: TestPostgres[] = [];
   const role = `ha_dns_${process.pid}`;
   const password = 'one-secret-for-every-host';
-  beforeAll(async () => {
-    servers = await startFleet(2);
-    await createRoleEverywhere(servers, role, password);
-  });
-  afterAll(async () => {
-    await Promise.all(servers.map((server) => server.stop()));
-  });
-  beforeEach(() => {
-    LogCapture.install();
-  });
+  const servers = useFleet(2, role, password);
 
   const a = '127.0.0.2';
   const b = '127.0.0.3';

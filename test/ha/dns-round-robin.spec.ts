@@ -1,23 +1,12 @@
 import type { LookupFunction } from 'node:net';
 import { LogCapture } from '../support/log-capture.js';
 import { bootPool } from '../support/harness.js';
-import type { TestPostgres } from '../support/postgres.js';
-import { createRoleEverywhere, startFleet } from '../support/postgres-fleet.js';
+import { useFleet } from '../support/postgres-fleet.js';
 
 describe('a name that answers one of several servers per lookup (an RDS reader endpoint, DNS round robin)', () => {
-  let servers: TestPostgres[] = [];
   const role = `rv_rr_${process.pid}`;
   const password = 'one-secret-for-every-host';
-  beforeAll(async () => {
-    servers = await startFleet(2);
-    await createRoleEverywhere(servers, role, password);
-  });
-  afterAll(async () => {
-    await Promise.all(servers.map((server) => server.stop()));
-  });
-  beforeEach(() => {
-    LogCapture.install();
-  });
+  const servers = useFleet(2, role, password);
 
   it('does not rebuild the pool on every re-check: an address is gone only when two answers in a row leave it out', async () => {
     let turn = 0;

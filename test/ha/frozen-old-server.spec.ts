@@ -1,22 +1,11 @@
 import { LogCapture } from '../support/log-capture.js';
 import { bootPool, sleep, waitFor } from '../support/harness.js';
-import type { TestPostgres } from '../support/postgres.js';
-import { TestResolver, createRoleEverywhere, startFleet } from '../support/postgres-fleet.js';
+import { TestResolver, useFleet } from '../support/postgres-fleet.js';
 
 describe('the name moves away from a server that has frozen (its idle connections never answer the goodbye)', () => {
-  let servers: TestPostgres[] = [];
   const role = `rv_frozen_${process.pid}`;
   const password = 'one-secret-for-every-host';
-  beforeAll(async () => {
-    servers = await startFleet(2);
-    await createRoleEverywhere(servers, role, password);
-  });
-  afterAll(async () => {
-    await Promise.all(servers.map((server) => server.stop()));
-  });
-  beforeEach(() => {
-    LogCapture.install();
-  });
+  const servers = useFleet(2, role, password);
 
   it('idle connections on the frozen old server do not starve the new generation', async () => {
     const resolver = new TestResolver();

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { LogCapture } from '../support/log-capture.js';
 import { bootPool, sleep } from '../support/harness.js';
 import type { TestPostgres } from '../support/postgres.js';
-import { TestResolver, createRoleEverywhere, startFleet } from '../support/postgres-fleet.js';
+import { TestResolver, useFleet } from '../support/postgres-fleet.js';
 import { steadyLoad } from '../support/steady-load.js';
 import { socketFactory } from '../../lib/pool/dns-watch.js';
 
@@ -13,24 +13,16 @@ import { socketFactory } from '../../lib/pool/dns-watch.js';
  * 30 s default, so what moves it is the first 25006.
  */
 describe('a server that turns read-only while the host name moves (switchover)', () => {
-  let servers: TestPostgres[] = [];
   const role = `wrong_server_${process.pid}`;
   const password = 'one-secret-for-both';
   const A = '127.0.0.2';
   const B = '127.0.0.3';
+  const servers = useFleet(2, role, password);
   beforeAll(async () => {
-    servers = await startFleet(2);
-    await createRoleEverywhere(servers, role, password);
     for (const server of servers) {
       await server.adminPool.query('CREATE TABLE writes (at timestamptz DEFAULT now())');
       await server.adminPool.query(`GRANT ALL ON writes TO ${pg.escapeIdentifier(role)}`);
     }
-  });
-  afterAll(async () => {
-    await Promise.all(servers.map((server) => server.stop()));
-  });
-  beforeEach(() => {
-    LogCapture.install();
   });
 
   async function setReadOnly(server: TestPostgres, on: boolean): Promise<void> {

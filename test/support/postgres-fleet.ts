@@ -1,3 +1,4 @@
+import { LogCapture } from './log-capture.js';
 import type { LookupAddress } from 'node:dns';
 import type { LookupFunction } from 'node:net';
 import pg from 'pg';
@@ -73,4 +74,23 @@ export async function whereWritesLand(pool: pg.Pool, table: string, count: numbe
     ),
   );
   return new Set(landed);
+}
+
+/**
+ * The suite setup every fleet spec shares: `count` servers started before the suite (the returned
+ * array fills then), `role` with `password` on each, stopped after it; logs captured per test.
+ */
+export function useFleet(count: number, role: string, password: string): TestPostgres[] {
+  const servers: TestPostgres[] = [];
+  beforeAll(async () => {
+    servers.push(...(await startFleet(count)));
+    await createRoleEverywhere(servers, role, password);
+  });
+  afterAll(async () => {
+    await Promise.all(servers.map((server) => server.stop()));
+  });
+  beforeEach(() => {
+    LogCapture.install();
+  });
+  return servers;
 }
