@@ -3,7 +3,8 @@ import type pg from 'pg';
 import { EntraPgModule, getEntraPgConnectionToken, getPgPoolToken } from '../../lib/index.js';
 import type { EntraPgConnection } from '../../lib/connection/entra-pg.connection.js';
 import { LogCapture } from '../support/log-capture.js';
-import { newRole, sleep } from '../support/harness.js';
+import { newRole, sleep, viaFront } from '../support/harness.js';
+import { LocalEntraLogin } from '../../lib/testing/index.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
 import { steadyLoad } from '../support/steady-load.js';
 
@@ -13,10 +14,17 @@ import { steadyLoad } from '../support/steady-load.js';
  */
 describe('a read pool sharing the writer secret (secretFrom)', () => {
   let db: TestPostgres;
+  // Through the login front every unexpired token stays valid, as on Azure: two refreshers of one
+  // identity (the control) do not invalidate each other's tokens, as they would with ALTER ROLE.
+  let front: LocalEntraLogin;
   beforeAll(async () => {
     db = await startPostgres();
+    front = await LocalEntraLogin.start({ admin: db.admin });
   });
-  afterAll(() => db.stop());
+  afterAll(async () => {
+    await front.close();
+    await db.stop();
+  });
   beforeEach(() => {
     LogCapture.install();
   });
@@ -24,8 +32,8 @@ describe('a read pool sharing the writer secret (secretFrom)', () => {
   const LIFETIME_MS = 2_000;
 
   async function boot(share: boolean, lifetimeMs = LIFETIME_MS) {
-    const authority = await newRole(db, lifetimeMs);
-    const target = { host: db.host, port: db.port, database: 'postgres', retryAttempts: 0 };
+    const authority = await newRole(db, lifetimeMs, undefined, front);
+    const target = { ...viaFront(front), database: 'postgres', retryAttempts: 0 };
     const module = await Test.createTestingModule({
       imports: [
         EntraPgModule.forRoot({ ...target, credential: authority }),
