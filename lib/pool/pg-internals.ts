@@ -50,9 +50,11 @@ const trackedStatus = new WeakMap<pg.Client, string>();
  * setting changes).
  */
 export function watchConnection(client: pg.Client, onParameter: (name: string, value: string) => void): void {
-  onParameterStatus(client, onParameter);
+  const connection = internals(client).connection;
+  // pg's Client ignores ParameterStatus messages; its Connection emits them.
+  connection.on('parameterStatus', (message) => onParameter(message.parameterName, message.parameterValue));
   if (!PG_TRACKS_STATUS) {
-    internals(client).connection.on('readyForQuery', (message) => {
+    connection.on('readyForQuery', (message) => {
       if (typeof message.status === 'string') trackedStatus.set(client, message.status);
     });
   }
@@ -116,11 +118,6 @@ export function remoteAddressOf(client: pg.Client): string | undefined {
   return (client as unknown as Partial<ClientInternals>).connection?.stream?.remoteAddress;
 }
 
-/** Calls `listener` for each ParameterStatus message on this client's connection (pg's Client ignores them). */
-export function onParameterStatus(client: pg.Client, listener: (name: string, value: string) => void): void {
-  internals(client).connection.on('parameterStatus', (message) => listener(message.parameterName, message.parameterValue));
-}
-
 /** Points a client not yet connected at one host of a list (pg reads `host` and `port` when it connects). */
 export function aimClient(client: pg.Client, host: string, port: number): void {
   const target = client as unknown as { host: string; port: number };
@@ -139,11 +136,12 @@ export function pulseQueue(pool: pg.Pool): void {
   if (typeof internalPool._pulseQueue === 'function') internalPool._pulseQueue();
 }
 
+let checked = false;
+
 /**
  * Checks, once at bootstrap, that the installed pg has what this file relies on; a clear error
  * beats a pool that quietly stops closing poisoned connections after a pg upgrade.
  */
-let checked = false;
 export function assertPgInternals(): void {
   if (checked) return;
   const missing: string[] = [];

@@ -234,7 +234,6 @@ export class PoolCheckout {
   }
 }
 
-
 /** A caller waiting for a connection (or for the secret its login needs); shutdown answers it if nothing else has. */
 export interface Waiter {
   settled: boolean;

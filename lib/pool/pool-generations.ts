@@ -9,11 +9,10 @@ import { DnsWatch, socketFactory } from './dns-watch.js';
 import { destroySocket, doNotReuse, isClosing, pulseQueue, remoteAddressOf, settledTransactionStatus } from './pg-internals.js';
 import { type EntraPgPoolDependencies, type EntraPgPoolHost, type Generation, type PoolChanges, type ResolvedPoolConfig, RetiredGenerationError } from './pool-types.js';
 import { HostSelector } from './server-selection.js';
-import { mustCloseOnRelease, serverTurnedReadOnly, withTrackedClients } from './tracked-client.js';
+import { serverTurnedReadOnly, withTrackedClients } from './tracked-client.js';
 
 // One pg.Pool per identity (a generation), its config and computed limits, its events, its
 // retirement on a rotation, a server change or a DNS move, and the idle-set rule (keepOnlyIfIdle).
-
 
 /** How long a connection closed by a retiring generation may take to say goodbye before it is cut. */
 const GOODBYE_GRACE_MS = 2_000;
@@ -48,7 +47,7 @@ export class PoolGenerations {
   private lastServerChange = -Infinity;
   /** Follows the host name to where it points now (dns-watch.ts). */
   readonly dns: DnsWatch;
-  /** Chooses each login's host from the host list (target-session.ts). */
+  /** Chooses each login's host from the host list (server-selection.ts). */
   readonly hosts: HostSelector;
 
   constructor(
@@ -213,7 +212,7 @@ export class PoolGenerations {
    */
   private keepOnlyIfIdle(client: pg.PoolClient): void {
     const status = settledTransactionStatus(client);
-    if (status === 'I' && !mustCloseOnRelease(client)) return;
+    if (status === 'I' && !serverTurnedReadOnly(client)) return;
     doNotReuse(client);
     if (status !== undefined && status !== 'I' && !this.openTransactionLogged) {
       this.openTransactionLogged = true;
@@ -302,7 +301,6 @@ export class PoolGenerations {
     return all;
   }
 }
-
 
 /** The pg.Pool config of one generation of the pool (one user); the password comes from `password`. */
 export function toPgPoolConfig(

@@ -8,7 +8,6 @@ import type { PoolCheckout } from './pool-checkout.js';
 
 export type QueryCallback = (err: Error | undefined, result?: pg.QueryResult) => void;
 
-
 /** How long an SQL error waits for its ReadyForQuery before the connection is given up on. */
 const READY_WAIT_MS = 5_000;
 

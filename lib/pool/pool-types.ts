@@ -10,7 +10,7 @@ import type { CredentialRefresher } from '../refresh/credential-refresher.js';
 // The pieces the pool's files share: what each needs of the others (dependencies, the host, the
 // probe, a generation), the resolved config, the callback of a waiting caller, and the two small
 // helpers every file that waits or ends uses (PoolChanges, shutdownError). Imports nothing else of
-// lib/pool but the host-list types, so no file of the pool imports another in a cycle.
+// lib/pool but the host-list types of server-selection.ts, so no file of the pool imports another in a cycle.
 
 export interface EntraPgPoolDependencies {
   config: ResolvedPoolConfig;

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { describeCause } from '../entra-pg.errors.js';
 import { isTransientLoginError } from './connect-retry.js';
-import { aimClient, onParameterStatus } from './pg-internals.js';
+import { aimClient } from './pg-internals.js';
 
 // libpq's host lists and target_session_attrs: parsing `a,b` / `name:port`, choosing each login's host,
 // and checking at login that the server is of the kind asked for.
@@ -185,7 +185,7 @@ export class HostSelector {
    * A login to `entry` succeeded: learns the server's kind (from its ParameterStatus messages or
    * one query) and calls back with nothing when it fits, or with a WrongSessionTypeError.
    */
-  judge(entry: HostEntry, client: pg.Client, reported: Map<string, string>, callback: (error?: Error) => void): void {
+  judge(entry: HostEntry, client: pg.Client, reported: ReadonlyMap<string, string>, callback: (error?: Error) => void): void {
     const state = this.stateOf(entry);
     if (!state || this.target === 'any') return callback();
     const decide = (kind: ServerKind) => {
@@ -253,6 +253,8 @@ export class HostSelector {
 export function loginOnTarget(
   selector: HostSelector,
   client: pg.Client,
+  /** The read-only settings the server reports at login, as the client records them (tracked-client.ts). */
+  reported: ReadonlyMap<string, string>,
   login: (done: (error: Error) => void) => void,
   callback: (error: Error) => void,
   /** Told when no host can take a login now, so the next login waits a backoff step (no loop). */
@@ -265,8 +267,6 @@ export function loginOnTarget(
     return callback(entry);
   }
   aimClient(client, entry.host, entry.port);
-  const reported = new Map<string, string>();
-  onParameterStatus(client, (name, value) => reported.set(name, value));
   login((error) => {
     if (error) {
       selector.failed(entry, error);

@@ -15,7 +15,7 @@ export interface ClientTracking {
   onServerReadOnly: (generation: Generation, reason: string) => void;
   /** Paces logins while the server cannot be reached (connect-retry.ts). */
   gate: LoginGate;
-  /** Chooses the host of each login from a host list (target-session.ts). */
+  /** Chooses the host of each login from a host list (server-selection.ts). */
   hosts: HostSelector;
 }
 
@@ -37,14 +37,15 @@ const READ_ONLY_PARAMETERS = new Set(['default_transaction_read_only', 'in_hot_s
  */
 class TrackedClient extends pg.Client {
   private readonly tracking: ClientTracking;
-  /** The READ_ONLY_PARAMETERS the server reports as on. */
-  private readonly readOnlySettings = new Set<string>();
-  /** Whether the server reports them at all (PostgreSQL 14 and later; PgBouncer passes them on only if told to). */
-  private reportsReadOnly = false;
-  /** Heard its server turn read-only after a writable login: not put back in the idle set. */
-  closeOnRelease = false;
+  /**
+   * What the server last reported of READ_ONLY_PARAMETERS (PostgreSQL 14 and later; PgBouncer
+   * passes them on only if told to). Read by host selection at login, and here after it.
+   */
+  private readonly reported = new Map<string, string>();
   /** Whether the server took writes when this connection logged in (undefined: not logged in yet, or not reported). */
-  writableAtLogin: boolean | undefined = undefined;
+  private writableAtLogin: boolean | undefined = undefined;
+  /** Heard its server turn read-only after a writable login: not put back in the idle set. */
+  turnedReadOnly = false;
 
   constructor(clientConfig: pg.ClientConfig & { [TRACKING]: ClientTracking }) {
     super(clientConfig);
@@ -68,16 +69,19 @@ class TrackedClient extends pg.Client {
   /** A ParameterStatus message: at login, and after login whenever the server changes a reported setting. */
   private parameterChanged(name: string, value: string): void {
     if (!READ_ONLY_PARAMETERS.has(name)) return;
-    this.reportsReadOnly = true;
-    const wasReadOnly = this.readOnlySettings.size > 0;
-    if (value === 'on') this.readOnlySettings.add(name);
-    else this.readOnlySettings.delete(name);
-    if (this.writableAtLogin === true && !wasReadOnly && this.readOnlySettings.size > 0) {
+    const wasReadOnly = this.readOnly();
+    this.reported.set(name, value);
+    if (this.writableAtLogin === true && !wasReadOnly && this.readOnly()) {
       // It is checked out now (a server reports changes before a ReadyForQuery) and stays usable for
       // the rest of its caller's work; it closes on release, so the next login resolves the host again.
-      this.closeOnRelease = true;
+      this.turnedReadOnly = true;
       this.tracking.onServerReadOnly(this.tracking.generation, `the server turned read-only (${name} is on)`);
     }
+  }
+
+  private readOnly(): boolean {
+    for (const value of this.reported.values()) if (value === 'on') return true;
+    return false;
   }
 
   override connect(): Promise<pg.Client>;
@@ -91,7 +95,7 @@ class TrackedClient extends pg.Client {
     const loggedIn = (error: Error) => {
       // The settings reported at login arrive before the login completes. A server that reports
       // none (before 14) leaves it undefined: a 25006 there proves nothing about a role change.
-      if (!error && this.reportsReadOnly) this.writableAtLogin = this.readOnlySettings.size === 0;
+      if (!error && this.reported.size > 0) this.writableAtLogin = !this.readOnly();
       done(error);
     };
     const open = (step: number) => {
@@ -107,7 +111,7 @@ class TrackedClient extends pg.Client {
       });
       try {
         const login = (finish: (error: Error) => void) => super.connect(reportingTo(gate, step, finish));
-        loginOnTarget(hosts, this, login, loggedIn, (error) => {
+        loginOnTarget(hosts, this, this.reported, login, loggedIn, (error) => {
           // No socket was opened after all: nothing will close, so stop tracking it here.
           generation.sockets.delete(this);
           onClosed();
@@ -127,16 +131,12 @@ class TrackedClient extends pg.Client {
 
 /**
  * Whether this client's server took writes at login and has since reported itself read-only
- * (default_transaction_read_only or in_hot_standby on, PostgreSQL 14+): with a 25006, the server
- * changed role. A transaction the app made READ ONLY reports neither, and proves nothing.
+ * (default_transaction_read_only or in_hot_standby on, PostgreSQL 14+): it does not go back to the
+ * idle set, and with a 25006 the server changed role. A transaction the app made READ ONLY
+ * reports neither, and proves nothing.
  */
 export function serverTurnedReadOnly(client: pg.Client): boolean {
-  return client instanceof TrackedClient && client.writableAtLogin === true && client.closeOnRelease;
-}
-
-/** Whether the client must not go back to the idle set whatever its transaction status (see closeOnRelease). */
-export function mustCloseOnRelease(client: pg.Client): boolean {
-  return client instanceof TrackedClient && client.closeOnRelease;
+  return client instanceof TrackedClient && client.turnedReadOnly;
 }
 
 /** A generation's pg.Pool config with its clients tracked. */
