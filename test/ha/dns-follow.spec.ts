@@ -1,7 +1,7 @@
 import { LogCapture } from '../support/log-capture.js';
 import { bootPool, sleep, waitFor } from '../support/harness.js';
 import type { EntraPgModuleOptions } from '../../lib/index.js';
-import { TestResolver, useFleet } from '../support/postgres-fleet.js';
+import { onTestName, TestResolver, useFleet } from '../support/postgres-fleet.js';
 import { steadyLoad } from '../support/steady-load.js';
 
 describe('high availability: following a host name that moves', () => {
@@ -17,13 +17,7 @@ describe('high availability: following a host name that moves', () => {
     const resolver = new TestResolver();
     resolver.set('db.test', [a]);
     const app = await bootPool(servers[0]!, {
-      host: 'db.test',
-      lookup: resolver.lookup,
-      // db.test is a name, not loopback: TLS would be required; these servers have none.
-      ssl: false,
-      allowInsecureTransport: true,
-      user: role,
-      password,
+      ...onTestName(resolver.lookup, role, password),
       ...extra,
     });
     const load = steadyLoad(async () => (await app.pool.query<{ a: string }>('SELECT host(inet_server_addr()) AS a, pg_sleep(0.005)')).rows[0]!.a, 6);

@@ -1,7 +1,7 @@
 import type { LookupFunction } from 'node:net';
 import { LogCapture } from '../support/log-capture.js';
 import { bootPool } from '../support/harness.js';
-import { useFleet } from '../support/postgres-fleet.js';
+import { onTestName, useFleet } from '../support/postgres-fleet.js';
 
 describe('a name that answers one of several servers per lookup (an RDS reader endpoint, DNS round robin)', () => {
   const role = `rv_rr_${process.pid}`;
@@ -21,12 +21,7 @@ describe('a name that answers one of several servers per lookup (an RDS reader e
       );
     };
     const app = await bootPool(servers[0]!, {
-      host: 'db.test',
-      lookup,
-      ssl: false,
-      allowInsecureTransport: true,
-      user: role,
-      password,
+      ...onTestName(lookup, role, password),
       dnsRecheckMs: 300,
       pool: { max: 4, idleTimeoutMillis: 60_000 },
     });

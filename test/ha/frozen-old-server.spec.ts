@@ -1,6 +1,6 @@
 import { LogCapture } from '../support/log-capture.js';
 import { bootPool, sleep, waitFor } from '../support/harness.js';
-import { TestResolver, useFleet } from '../support/postgres-fleet.js';
+import { onTestName, TestResolver, useFleet } from '../support/postgres-fleet.js';
 
 describe('the name moves away from a server that has frozen (its idle connections never answer the goodbye)', () => {
   const role = `rv_frozen_${process.pid}`;
@@ -11,12 +11,7 @@ describe('the name moves away from a server that has frozen (its idle connection
     const resolver = new TestResolver();
     resolver.set('db.test', ['127.0.0.2']);
     const app = await bootPool(servers[0]!, {
-      host: 'db.test',
-      lookup: resolver.lookup,
-      ssl: false,
-      allowInsecureTransport: true,
-      user: role,
-      password,
+      ...onTestName(resolver.lookup, role, password),
       dnsRecheckMs: 300,
       pool: { max: 2, idleTimeoutMillis: 60_000, connectionTimeoutMillis: 4_000 },
     });

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { LogCapture } from '../support/log-capture.js';
 import { bootPool, sleep } from '../support/harness.js';
 import type { TestPostgres } from '../support/postgres.js';
-import { TestResolver, useFleet } from '../support/postgres-fleet.js';
+import { onTestName, TestResolver, useFleet } from '../support/postgres-fleet.js';
 import { steadyLoad } from '../support/steady-load.js';
 import { socketFactory } from '../../lib/pool/dns-watch.js';
 
@@ -68,12 +68,7 @@ describe('a server that turns read-only while the host name moves (switchover)',
     const resolver = new TestResolver();
     resolver.set('db.test', [A]);
     const app = await bootPool(servers[0]!, {
-      host: 'db.test',
-      lookup: resolver.lookup,
-      ssl: false,
-      allowInsecureTransport: true,
-      user: role,
-      password,
+      ...onTestName(resolver.lookup, role, password),
       pool: { max: 10 },
     });
     const ours = await switchover(app.pool, resolver).finally(() => app.close());

@@ -71,6 +71,21 @@ let roles = 0;
  */
 const until = (condition: () => boolean, ms = 3_000) => waitFor(condition, ms).catch(() => undefined);
 
+/** How a query under way at `end()` and the `end()` itself settle (each bounded), once its client is removed. */
+async function queryAndEndSettled(query: Promise<pg.QueryResult>, ended: Promise<void>, log: EventLog) {
+  const result = await bounded(
+    query.then(
+      (r) => r.rows,
+      (e: unknown) => describeError(e),
+    ),
+    5_000,
+    'query under way at end()',
+  );
+  const endOutcome = await settledWithin(ended, 5_000);
+  await until(() => log.count('remove') === 1);
+  return { result, endOutcome };
+}
+
 /** Calls `fn`, which takes a node-style callback, and resolves with the arguments it was called with (bounded). */
 function callbackArgs(fn: (cb: (...args: unknown[]) => void) => unknown, ms = 5_000): Promise<{ args: unknown[]; returned: unknown; calls: number }> {
   return bounded(
@@ -759,16 +774,7 @@ const scenarios: Scenario[] = [
       const totalAtEnd = pool.totalCount;
       const ended = pool.end();
       const flags = { ending: pool.ending, ended: pool.ended };
-      const result = await bounded(
-        query.then(
-          (r) => r.rows,
-          (e: unknown) => describeError(e),
-        ),
-        5_000,
-        'query under way at end()',
-      );
-      const endOutcome = await settledWithin(ended, 5_000);
-      await until(() => log.count('remove') === 1);
+      const { result, endOutcome } = await queryAndEndSettled(query, ended, log);
       return { totalAtEnd, flags, result, endOutcome, events: log.events, final: { ended: pool.ended, counters: counters(pool) } };
     },
     documented: {
@@ -790,16 +796,7 @@ const scenarios: Scenario[] = [
       while (pool.totalCount === 0 && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
       const loginUnderWay = log.count('connect') === 0;
       const ended = pool.end();
-      const result = await bounded(
-        query.then(
-          (r) => r.rows,
-          (e: unknown) => describeError(e),
-        ),
-        5_000,
-        'query under way at end()',
-      );
-      const endOutcome = await settledWithin(ended, 5_000);
-      await until(() => log.count('remove') === 1);
+      const { result, endOutcome } = await queryAndEndSettled(query, ended, log);
       return { loginUnderWay, result, endOutcome, events: [...log.events], final: { ended: pool.ended, counters: counters(pool) } };
     },
     documented: {

@@ -1,3 +1,4 @@
+import type { EntraPgModuleOptions } from '../../lib/index.js';
 import { LogCapture } from './log-capture.js';
 import type { LookupAddress } from 'node:dns';
 import type { LookupFunction } from 'node:net';
@@ -93,4 +94,12 @@ export function useFleet(count: number, role: string, password: string): TestPos
     LogCapture.install();
   });
   return servers;
+}
+
+/**
+ * PG_POOL's options for the test host name `db.test`, resolved by `lookup`, as `role`. A name is
+ * not loopback, so TLS would be required by default; these servers have none.
+ */
+export function onTestName(lookup: LookupFunction, role: string, password: string): EntraPgModuleOptions {
+  return { host: 'db.test', lookup, ssl: false, allowInsecureTransport: true, user: role, password };
 }
